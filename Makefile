@@ -1,0 +1,39 @@
+# The front door. `make run` and `make test` work on a fresh clone with only Python 3.11 and the
+# package registries: both create .venv/ and install the locked stack first.
+SHELL := /bin/bash
+PY := .venv/bin/python
+UV := .venv/bin/uv
+DEMO_PORT ?= 8123
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export PXWEB_DEMO_URL := http://127.0.0.1:$(DEMO_PORT)/api/v2
+
+.PHONY: run test lint bench clean install airflow report serve-demo
+
+install: .venv/.installed
+
+.venv/.installed: pyproject.toml uv.lock
+	@test -x $(PY) || python3 -m venv .venv
+	@test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check uv
+	UV_PROJECT_ENVIRONMENT=.venv $(UV) sync --frozen --inexact --all-extras --quiet
+	@touch $@
+
+# Start the local PxWeb server with the demo snapshot, run the main job against it, stop the server.
+run: install
+	@bash scripts/run_demo.sh $(DEMO_PORT)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check ingest expectations dags tests bench
+	$(PY) -m ruff format --check ingest expectations dags tests bench
+	$(PY) -m mypy
+
+bench: install
+	$(PY) bench/run_all.py
+
+serve-demo: install
+	$(PY) -m ingest serve-demo --port $(DEMO_PORT)
+
+clean:
+	rm -rf warehouse .airflow dbt_project/target dbt_project/logs .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -1,0 +1,38 @@
+"""Where the warehouse, its staging copy and the source catalog live (env vars override)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# The repository root: the package is installed editable (uv sync), so this is the checkout.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def published_path() -> Path:
+    """The published warehouse file analysts read (`CLEANTECH_WAREHOUSE` overrides)."""
+    env = os.environ.get("CLEANTECH_WAREHOUSE")
+    return Path(env) if env else REPO_ROOT / "warehouse" / "cleantech.duckdb"
+
+
+def warehouse_dir() -> Path:
+    """The folder beside the published file: staging copy, reports, Parquet exports."""
+    return published_path().parent
+
+
+def staging_path() -> Path:
+    """The staging warehouse that loads and dbt write before the audit (`CLEANTECH_STAGING` overrides)."""
+    env = os.environ.get("CLEANTECH_STAGING")
+    return Path(env) if env else warehouse_dir() / "staging" / published_path().name
+
+
+def catalog_path() -> Path:
+    """The source catalog file (`CLEANTECH_CATALOG` overrides)."""
+    env = os.environ.get("CLEANTECH_CATALOG")
+    return Path(env) if env else REPO_ROOT / "catalog.yml"
+
+
+def demo_snapshot_dir() -> Path:
+    """The demo snapshot the local PxWeb server serves (`CLEANTECH_DEMO_SNAPSHOT` overrides)."""
+    env = os.environ.get("CLEANTECH_DEMO_SNAPSHOT")
+    return Path(env) if env else REPO_ROOT / "ingest" / "demo" / "snapshot"
