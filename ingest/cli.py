@@ -1,0 +1,323 @@
+"""Command line: `python -m ingest run|fetch|load-file|serve-demo|tables|pipeline|report`.
+
+Every failure exits non-zero with a one-line reason on stderr; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingest import paths
+
+
+class CliError(Exception):
+    """Bad arguments or input, reported as one line."""
+
+
+def _selection(pairs: Sequence[str]) -> dict[str, str | list[str]]:
+    """`VAR=CODES` pairs (CODES comma-separated or `*`) as a selection mapping."""
+    selection: dict[str, str | list[str]] = {}
+    for pair in pairs:
+        var, sep, codes = pair.partition("=")
+        if not sep or not var.strip() or not codes.strip():
+            raise CliError(f"--select expects VAR=CODES (comma-separated or *), got {pair!r}")
+        items = [c.strip() for c in codes.split(",") if c.strip()]
+        selection[var.strip()] = items[0] if len(items) == 1 and _is_expression(items[0]) else items
+    return selection
+
+
+def _is_expression(code: str) -> bool:
+    return "*" in code or "?" in code or "(" in code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ingest.run import ingest_all
+
+    db = Path(args.db) if args.db else paths.staging_path()
+    results = ingest_all(
+        db=db,
+        source=args.source,
+        full_refresh=args.full_refresh,
+        datasets=args.dataset or None,
+        progress=not args.quiet,
+        catalog=_catalog(args),
+    )
+    _print_ingest_summary(results, db)
+    failed = [r for r in results if r.outcome == "failed"]
+    for r in failed:
+        print(f"error: {r.message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _print_ingest_summary(results, db: Path) -> None:
+    header = f"{'dataset':<30} {'table':<10} {'outcome':<10} {'rows':>8} {'requests':>8} {'MB':>7} {'seconds':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r.dataset:<30} {r.table_id or '-':<10} {r.outcome:<10} {r.rows:>8} "
+            f"{r.requests:>8} {r.bytes / 1e6:>7.2f} {r.seconds:>8.2f}"
+        )
+    total_rows = sum(r.rows for r in results)
+    total_req = sum(r.requests for r in results)
+    total_s = sum(r.seconds for r in results)
+    print("-" * len(header))
+    print(
+        f"{len(results)} datasets, {total_rows} rows, {total_req} requests, {total_s:.2f} s → {db}"
+    )
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from ingest.run import fetch_table
+
+    db = Path(args.db) if args.db else paths.staging_path()
+    result = fetch_table(
+        base_url=args.base_url.rstrip("/"),
+        api=args.api,
+        table=args.table,
+        dataset=args.dataset,
+        db=db,
+        selection=_selection(args.select or []),
+        lang=args.lang,
+        full_refresh=args.full_refresh,
+        progress=not args.quiet,
+    )
+    _print_ingest_summary([result], db)
+    return 0
+
+
+def cmd_load_file(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from ingest import load
+    from ingest.catalog import DATASET_NAME
+    from ingest.jsonstat import parse
+
+    if not DATASET_NAME.match(args.dataset):
+        raise CliError(f"--dataset {args.dataset!r} must be lowercase letters, digits and _")
+    path = Path(args.file)
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+    dataset = parse(body)
+    ext = dataset.extension or {}
+    table = (ext.get("px") or {}).get("tableid") if isinstance(ext, dict) else None
+    db = Path(args.db) if args.db else paths.staging_path()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    meta = load.LoadMeta(
+        dataset=args.dataset,
+        source_table=str(table or path.stem),
+        source_url=path.resolve().as_uri(),
+        source_updated=dataset.updated,
+        fetched_at=datetime.now(UTC),
+        requests=0,
+        bytes=len(body),
+        is_demo="DEMO" in (dataset.source or "").upper(),
+        label=dataset.label,
+        source=dataset.source,
+    )
+    result = load.load_dataset(db, args.dataset, [dataset], meta)
+    print(f"{args.dataset}: {result.outcome}, {result.rows} rows from {path} → {db}")
+    return 0
+
+
+def cmd_serve_demo(args: argparse.Namespace) -> int:
+    from ingest.server import serve
+
+    serve(
+        Path(args.snapshot) if args.snapshot else None,
+        host=args.host,
+        port=args.port,
+        max_cells=args.max_cells,
+        max_calls=args.max_calls,
+        time_window=args.time_window,
+    )
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    from ingest.pxweb.client import PxWebClient
+
+    base_url, api, lang = _endpoint(args)
+    with PxWebClient(base_url, api=api, lang=lang) as client:
+        if args.table:
+            table_id = client.resolve_table_id(args.table)
+            info = client.table(table_id)
+            meta = client.metadata(table_id)
+            print(f"{info.id}  {info.label}")
+            print(f"  updated {info.updated}  periods {info.first_period}–{info.last_period}")
+            if info.v1_name and info.v1_name != info.id:
+                print(f"  v1 name {info.v1_name}")
+            for var in meta.variables:
+                flags = [
+                    f
+                    for f, on in (
+                        ("time", var.is_time),
+                        ("contents", var.is_contents),
+                        ("eliminable", var.elimination),
+                    )
+                    if on
+                ]
+                shown = ", ".join(
+                    f"{c} ({t})"
+                    for c, t in list(zip(var.values, var.value_texts, strict=False))[:6]
+                )
+                more = f", … {len(var.values) - 6} more" if len(var.values) > 6 else ""
+                print(
+                    f"  {var.code:<16} {len(var.values):>5} values  [{' '.join(flags)}]  {shown}{more}"
+                )
+            return 0
+        count = 0
+        for info in client.search_tables(query=args.query, past_days=args.past_days):
+            print(f"{info.id:<12} {info.updated or '-':<22} {info.label}")
+            count += 1
+            if args.limit and count >= args.limit:
+                break
+        print(f"{count} tables", file=sys.stderr)
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from ingest.pipeline import run_pipeline
+
+    run_pipeline(source=args.source, full_refresh=args.full_refresh)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ingest.report import build_report
+
+    db = Path(args.db) if args.db else paths.published_path()
+    if not db.exists():
+        raise CliError(
+            f"no warehouse at {db}: run `make run` (or `python -m ingest pipeline`) first"
+        )
+    out = Path(args.out) if args.out else paths.warehouse_dir() / "report" / "index.html"
+    written = build_report(db, out)
+    print(f"report written to {written}")
+    return 0
+
+
+def _catalog(args: argparse.Namespace):
+    from ingest.catalog import load_catalog
+
+    return load_catalog(args.catalog) if getattr(args, "catalog", None) else load_catalog()
+
+
+def _endpoint(args: argparse.Namespace) -> tuple[str, str, str | None]:
+    if args.base_url:
+        return args.base_url.rstrip("/"), args.api, args.lang
+    src = _catalog(args).source(args.source)
+    return src.base_url, src.api, args.lang or src.lang
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest",
+        description="Regional cleantech warehouse: load PxWeb statistics into DuckDB.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "run", help="ingest every catalog dataset (incremental on the source's `updated`)"
+    )
+    p.add_argument("--source", default="demo", help="catalog source: demo (local server) or scb")
+    p.add_argument(
+        "--full-refresh", action="store_true", help="re-fetch even if `updated` has not moved"
+    )
+    p.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    p.add_argument("--db", help="DuckDB file (default: the staging warehouse)")
+    p.add_argument("--catalog", help="catalog file (default: catalog.yml)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("fetch", help="fetch any PxWeb table into raw.<dataset>")
+    p.add_argument(
+        "--base-url", required=True, help="e.g. https://statistikdatabasen.scb.se/api/v2"
+    )
+    p.add_argument("--api", choices=["v1", "v2"], default="v2")
+    p.add_argument(
+        "--table", required=True, help="table id (v2 TAB id, or a v1 name to search for)"
+    )
+    p.add_argument("--dataset", required=True, help="name of the raw table to write")
+    p.add_argument(
+        "--select",
+        action="append",
+        metavar="VAR=CODES",
+        help="selection, repeatable; CODES comma-separated or * (also A*, top(3))",
+    )
+    p.add_argument("--lang", help="language (sv, en, …)")
+    p.add_argument("--db", help="DuckDB file (default: the staging warehouse)")
+    p.add_argument("--full-refresh", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("load-file", help="load a JSON-stat 1.x/2.0 file into raw.<dataset>")
+    p.add_argument("file")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--db", help="DuckDB file (default: the staging warehouse)")
+    p.set_defaults(func=cmd_load_file)
+
+    p = sub.add_parser("serve-demo", help="serve the demo snapshot as a local PxWeb server")
+    p.add_argument("--port", type=int, default=8123)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--snapshot", help="snapshot folder (default: ingest/demo/snapshot)")
+    p.add_argument("--max-cells", type=int, default=150_000)
+    p.add_argument("--max-calls", type=int, default=30)
+    p.add_argument("--time-window", type=float, default=10.0)
+    p.set_defaults(func=cmd_serve_demo)
+
+    p = sub.add_parser("tables", help="search a source's tables, or inspect one with --table")
+    p.add_argument("--source", default="demo")
+    p.add_argument("--base-url")
+    p.add_argument("--api", choices=["v1", "v2"], default="v2")
+    p.add_argument("--lang")
+    p.add_argument("--query", help="search text")
+    p.add_argument("--past-days", type=int, help="only tables updated in the last N days")
+    p.add_argument("--table", help="show one table's variables and codes")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--catalog")
+    p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("pipeline", help="ingest → dbt build → quality gate → publish")
+    p.add_argument("--source", default="demo")
+    p.add_argument("--full-refresh", action="store_true")
+    p.set_defaults(func=cmd_pipeline)
+
+    p = sub.add_parser("report", help="write the HTML report from the published warehouse")
+    p.add_argument("--db")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every failure: one line on stderr, non-zero exit
+        if args.debug:
+            raise
+        print(f"error: {_describe(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, CliError) else 1
+
+
+def _describe(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    return text or type(exc).__name__

@@ -1,0 +1,341 @@
+"""JSON-stat 1.x / 2.0 parser: one response to a columnar `Dataset` (values and codes as Arrow)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+__all__ = ["Dataset", "Dimension", "JsonStatError", "parse", "parse_file"]
+
+ROLES = ("time", "geo", "metric")
+# A sparse `value` object expands to a dense array of product(size) cells: refuse absurd sizes
+# (a typo'd size would otherwise allocate gigabytes before failing).
+MAX_DENSE_CELLS = 200_000_000
+
+
+class JsonStatError(ValueError):
+    """A response that is not valid JSON-stat (the message says what is wrong and where)."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One dimension: its category codes and labels in index order, role, units and extension."""
+
+    id: str
+    label: str
+    codes: list[str]
+    labels: list[str]
+    role: str | None = None
+    units: dict[str, dict] | None = None
+    extension: dict | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of categories."""
+        return len(self.codes)
+
+
+@dataclass
+class Dataset:
+    """A parsed JSON-stat dataset; `values`/`status` are flat (row-major, last dimension fastest)."""
+
+    label: str | None
+    source: str | None
+    updated: str | None
+    dimensions: list[Dimension]
+    values: pa.Array
+    status: pa.Array | None = None
+    note: list[str] | None = None
+    extension: dict | None = None
+    version: str | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        """Dimension ids in order."""
+        return [d.id for d in self.dimensions]
+
+    @property
+    def sizes(self) -> list[int]:
+        """Dimension sizes in order."""
+        return [d.size for d in self.dimensions]
+
+    @property
+    def n_cells(self) -> int:
+        """Number of cells (0 for a metadata response with `value: []`)."""
+        return len(self.values)
+
+    def positions(self, i: int) -> np.ndarray:
+        """Category position (int32) of dimension `i` for every cell, in flat order."""
+        if self.n_cells == 0:
+            return np.empty(0, dtype=np.int32)
+        sizes = self.sizes
+        before, after = math.prod(sizes[:i]), math.prod(sizes[i + 1 :])
+        grid = np.arange(sizes[i], dtype=np.int32).reshape(1, -1, 1)
+        # broadcast_to is a view; reshape(-1) materialises it once, in C.
+        return np.broadcast_to(grid, (before, sizes[i], after)).reshape(-1)
+
+    def to_arrow(self) -> pa.Table:
+        """Long table: one dictionary-encoded code column per dimension, then `value`, `status`."""
+        clash = {"value", "status"} & set(self.ids)
+        if clash:
+            raise JsonStatError(f"dimension id {sorted(clash)[0]!r} clashes with a value column")
+        columns = [
+            pa.DictionaryArray.from_arrays(self.positions(i), pa.array(d.codes, pa.string()))
+            for i, d in enumerate(self.dimensions)
+        ]
+        status = self.status if self.status is not None else pa.nulls(self.n_cells, pa.string())
+        columns += [self.values, status]
+        return pa.Table.from_arrays(columns, names=[*self.ids, "value", "status"])
+
+
+def parse_file(path: Path | str) -> Dataset:
+    """Parse a JSON-stat file."""
+    try:
+        return parse(Path(path).read_bytes())
+    except JsonStatError as exc:
+        raise JsonStatError(f"{path}: {exc}") from None
+
+
+def parse(raw: bytes | str | dict) -> Dataset:
+    """Parse a JSON-stat 2.0 dataset or a 1.x response (wrapper/bundle with one dataset)."""
+    if isinstance(raw, dict):
+        doc = raw
+    else:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise JsonStatError(f"malformed JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise JsonStatError(f"expected a JSON object at the top level, got {type(doc).__name__}")
+    ds, version = _find_dataset(doc)
+    dim_obj = ds.get("dimension")
+    if not isinstance(dim_obj, dict):
+        raise JsonStatError("'dimension' is missing or not an object")
+    if version.startswith("2"):
+        ids, sizes, roles = ds.get("id"), ds.get("size"), ds.get("role")
+    else:  # 1.x keeps id/size/role inside `dimension`
+        ids, sizes, roles = dim_obj.get("id"), dim_obj.get("size"), dim_obj.get("role")
+    ids, sizes = _check_ids_sizes(ids, sizes)
+    role_of = _roles(roles)
+
+    dimensions = []
+    for dim_id, size in zip(ids, sizes, strict=True):
+        spec = dim_obj.get(dim_id)
+        if not isinstance(spec, dict):
+            raise JsonStatError(f"dimension {dim_id!r} is listed in 'id' but has no entry in 'dimension'")
+        dimensions.append(_dimension(dim_id, size, spec, role_of.get(dim_id)))
+
+    n = math.prod(sizes)
+    values = _values(ds.get("value"), n, sizes)
+    status = _status(ds.get("status"), len(values))
+    note = ds.get("note")
+    return Dataset(
+        label=ds.get("label"),
+        source=ds.get("source"),
+        updated=ds.get("updated"),
+        dimensions=dimensions,
+        values=values,
+        status=status,
+        note=[note] if isinstance(note, str) else note,
+        extension=ds.get("extension"),
+        version=version,
+    )
+
+
+def _find_dataset(doc: dict) -> tuple[dict, str]:
+    """Locate the dataset object and its JSON-stat version."""
+    cls = doc.get("class")
+    if cls == "dataset":
+        return doc, str(doc.get("version", "2.0"))
+    if "error" in doc and "dimension" not in doc:
+        raise JsonStatError(f"response is an error, not a dataset: {str(doc['error'])[:200]}")
+    if cls == "collection":
+        raise JsonStatError("response is a JSON-stat collection; fetch one dataset instead")
+    if cls not in (None, "bundle"):
+        raise JsonStatError(f"unsupported JSON-stat class {cls!r} (expected 'dataset')")
+    # 1.x: {"dataset": {...}} or a bundle {"name": {...}, ...}; either way exactly one dataset.
+    found = [v for v in doc.values() if isinstance(v, dict) and "dimension" in v]
+    if len(found) != 1:
+        what = "no dataset" if not found else f"{len(found)} datasets"
+        raise JsonStatError(f"not a JSON-stat dataset: found {what} (keys: {list(doc)[:8]})")
+    return found[0], str(found[0].get("version", doc.get("version", "1.0")))
+
+
+def _check_ids_sizes(ids: Any, sizes: Any) -> tuple[list[str], list[int]]:
+    """Validate the `id` and `size` arrays."""
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise JsonStatError("'id' is missing or not an array of strings")
+    if not isinstance(sizes, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in sizes
+    ):
+        raise JsonStatError("'size' is missing or not an array of non-negative integers")
+    if len(ids) != len(sizes):
+        raise JsonStatError(f"'id' has {len(ids)} entries but 'size' has {len(sizes)}")
+    if len(set(ids)) != len(ids):
+        raise JsonStatError(f"'id' repeats a dimension: {ids}")
+    return ids, sizes
+
+
+def _roles(roles: Any) -> dict[str, str]:
+    """Map dimension id -> role from a `role` object."""
+    if roles is None:
+        return {}
+    if not isinstance(roles, dict):
+        raise JsonStatError("'role' is not an object")
+    return {d: r for r in ROLES for d in roles.get(r) or []}
+
+
+def _dimension(dim_id: str, size: int, spec: dict, role: str | None) -> Dimension:
+    """Build one Dimension, checking its category index against `size`."""
+    cat = spec.get("category")
+    if not isinstance(cat, dict):
+        raise JsonStatError(f"dimension {dim_id!r}: 'category' is missing or not an object")
+    labels = cat.get("label") or {}
+    if not isinstance(labels, dict):
+        raise JsonStatError(f"dimension {dim_id!r}: 'category.label' is not an object")
+    index = cat.get("index")
+    if index is None:
+        # Allowed for size-1 dimensions (the id is the label key); label order otherwise.
+        codes = list(labels)
+    elif isinstance(index, list):
+        codes = index
+        if len(set(codes)) != len(codes):
+            raise JsonStatError(f"dimension {dim_id!r}: 'category.index' repeats a code")
+    elif isinstance(index, dict):
+        codes = _codes_from_positions(dim_id, index)
+    else:
+        raise JsonStatError(f"dimension {dim_id!r}: 'category.index' is neither array nor object")
+    if not all(isinstance(c, str) for c in codes):
+        raise JsonStatError(f"dimension {dim_id!r}: category ids must be strings")
+    if len(codes) != size:
+        raise JsonStatError(f"dimension {dim_id!r}: size is {size} but it has {len(codes)} categories")
+    unknown = set(labels) - set(codes)
+    if unknown:
+        raise JsonStatError(
+            f"dimension {dim_id!r}: 'category.label' has codes not in the index: {sorted(unknown)[:5]}"
+        )
+    units = cat.get("unit")
+    return Dimension(
+        id=dim_id,
+        label=str(spec.get("label", dim_id)),
+        codes=list(codes),
+        labels=[str(labels.get(c, c)) for c in codes],
+        role=role,
+        units=units if isinstance(units, dict) else None,
+        extension=spec.get("extension"),
+    )
+
+
+def _codes_from_positions(dim_id: str, index: dict) -> list[str]:
+    """Order the codes of an `{id: position}` index, which must be a permutation of 0..n-1."""
+    n = len(index)
+    pos = list(index.values())
+    if not all(isinstance(p, int) and not isinstance(p, bool) for p in pos):
+        raise JsonStatError(f"dimension {dim_id!r}: 'category.index' positions must be integers")
+    arr = np.asarray(pos, dtype=np.int64)
+    if n and (arr.min() < 0 or arr.max() >= n or len(np.unique(arr)) != n):
+        raise JsonStatError(
+            f"dimension {dim_id!r}: 'category.index' positions are not 0..{n - 1} without gaps"
+        )
+    codes: list[str] = [""] * n
+    for code, p in zip(index, pos, strict=True):
+        codes[p] = code
+    return codes
+
+
+def _values(value: Any, n: int, sizes: list[int]) -> pa.Array:
+    """The flat float64 value array (null where missing)."""
+    if isinstance(value, list):
+        if not value:
+            return pa.array([], pa.float64())  # metadata response: dimensions only
+        if len(value) != n:
+            raise JsonStatError(
+                f"'value' has {len(value)} entries but size {sizes} implies {n} cells"
+            )
+        return _floats(value)
+    if isinstance(value, dict):
+        _check_dense(n, sizes)
+        pos = _flat_positions(value, n, "value")
+        present = _floats(list(value.values()))
+        dense = np.zeros(n, dtype=np.float64)
+        valid = np.zeros(n, dtype=bool)
+        # Sparse entries may themselves be null: keep them null.
+        dense[pos] = present.to_numpy(zero_copy_only=False)
+        valid[pos] = present.is_valid().to_numpy(zero_copy_only=False)
+        return pa.array(dense, mask=~valid)
+    raise JsonStatError("'value' is missing or neither an array nor an object")
+
+
+def _floats(items: list) -> pa.Array:
+    """Convert JSON numbers/nulls to float64 in C; name the first bad entry otherwise."""
+    try:
+        return pa.array(items, type=pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        bad = next(
+            (i, v)
+            for i, v in enumerate(items)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float))
+        )
+        raise JsonStatError(f"'value' entry {bad[0]} is {bad[1]!r}: not a number or null") from None
+
+
+def _status(status: Any, n: int) -> pa.Array | None:
+    """The flat status array aligned to values (null where none), or None when absent."""
+    if status is None:
+        return None
+    if isinstance(status, str):
+        return _repeat(status, n)
+    if isinstance(status, list):
+        if len(status) == 1 and n != 1:
+            return _repeat(status[0], n)  # deprecated 1-element form: applies to all cells
+        if len(status) != n:
+            raise JsonStatError(f"'status' has {len(status)} entries but 'value' has {n}")
+        return _strings(status)
+    if isinstance(status, dict):
+        if n == 0:
+            return None
+        pos = _flat_positions(status, n, "status")
+        take = np.full(n, -1, dtype=np.int64)
+        take[pos] = np.arange(len(pos))
+        return _strings(list(status.values())).take(pa.array(take, mask=take < 0))
+    raise JsonStatError("'status' is neither a string, an array nor an object")
+
+
+def _repeat(symbol: Any, n: int) -> pa.Array:
+    """A string array of `n` copies of one status symbol."""
+    if symbol is not None and not isinstance(symbol, str):
+        raise JsonStatError(f"'status' entry is {symbol!r}: not a string")
+    return pa.array([symbol], pa.string()).take(np.zeros(n, dtype=np.int64))
+
+
+def _strings(items: list) -> pa.Array:
+    """Convert JSON strings/nulls to an Arrow string array; reject anything else."""
+    try:
+        return pa.array(items, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        raise JsonStatError("'status' entries must be strings or null") from None
+
+
+def _flat_positions(obj: dict, n: int, field: str) -> np.ndarray:
+    """Flat indices from the keys of a sparse `{"flatIndex": x}` object, range-checked."""
+    try:
+        # numpy parses the key strings in C; one array, no per-key Python ints.
+        pos = np.asarray(list(obj), dtype=np.str_).astype(np.int64)
+    except ValueError:
+        raise JsonStatError(f"'{field}' object keys must be integer flat indices") from None
+    if len(pos) and (pos.min() < 0 or pos.max() >= n):
+        bad = pos[(pos < 0) | (pos >= n)][0]
+        raise JsonStatError(f"'{field}' has flat index {bad} outside 0..{n - 1}")
+    return pos
+
+
+def _check_dense(n: int, sizes: list[int]) -> None:
+    """Refuse to expand a sparse value object into an absurdly large dense array."""
+    if n > MAX_DENSE_CELLS:
+        raise JsonStatError(f"size {sizes} implies {n} cells, more than {MAX_DENSE_CELLS}")
