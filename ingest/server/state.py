@@ -1,0 +1,70 @@
+"""Shared server state: snapshot, limits, rate limiter, faults and the request log."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ingest.server.faults import Faults
+from ingest.server.limits import Limits, RateLimiter
+from ingest.server.snapshot import Snapshot
+
+
+def utc_now_iso() -> str:
+    """Now in UTC as SCB writes it: 2026-05-29T06:00:00Z."""
+    return datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ServerState:
+    """Everything a request handler needs; shared by all handler threads."""
+
+    def __init__(self, snapshot_dir: Path, limits: Limits) -> None:
+        self.snapshot = Snapshot(snapshot_dir)
+        self.initial_limits = Limits(**limits.to_dict())  # type: ignore[arg-type]
+        self.limits = limits
+        self.rate = RateLimiter(limits)
+        self.faults = Faults()
+        self.base_url = ""  # set once the socket is bound: http://host:port
+        self._log: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def base_v2(self) -> str:
+        """Base URL of API v2."""
+        return f"{self.base_url}/api/v2"
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append an API call to the request log."""
+        with self._lock:
+            record["seq"] = len(self._log) + 1
+            self._log.append(record)
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """A copy of the request log."""
+        with self._lock:
+            return [dict(r) for r in self._log]
+
+    def clear_log(self) -> None:
+        """Empty the request log."""
+        with self._lock:
+            self._log.clear()
+
+    def set_limits(self, **changes: Any) -> Limits:
+        """Change limits at runtime (tests shrink them); unknown keys are an error."""
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if not hasattr(self.limits, key):
+                raise KeyError(key)
+            setattr(self.limits, key, type(getattr(self.limits, key))(value))
+        return self.limits
+
+    def reset(self) -> None:
+        """Back to the start: no faults, empty log and rate window, no touches, initial limits."""
+        self.faults.reset()
+        self.rate.reset()
+        self.clear_log()
+        self.snapshot.reset()
+        self.set_limits(**self.initial_limits.to_dict())

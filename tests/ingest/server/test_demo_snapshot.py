@@ -1,0 +1,153 @@
+"""The demo snapshot: calibration to published figures, demo labelling, determinism, size."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from ingest.demo import series
+from ingest.demo.generate import generate
+
+# The committed snapshot (not CLEANTECH_DEMO_SNAPSHOT, which may point elsewhere).
+COMMITTED = Path(generate.__code__.co_filename).parent / "snapshot"
+SCB_REF = Path(__file__).resolve().parents[4] / "shared" / "reference" / "scb"
+
+
+def cube(v2: httpx.Client, table: str, **sel: str) -> tuple[np.ndarray, dict]:
+    """The dataset and its values as a float array shaped by `size` (NaN = missing)."""
+    params = {f"valueCodes[{k}]": v for k, v in sel.items()}
+    ds = v2.get(f"/tables/{table}/data", params=params).json()
+    values = np.array([np.nan if v is None else v for v in ds["value"]], dtype=float)
+    return values.reshape(ds["size"]), ds
+
+
+@pytest.fixture(scope="module")
+def egss(v2: httpx.Client) -> np.ndarray:
+    """TAB9001 [Lan, ContentsCode, Tid], in table order."""
+    values, ds = cube(v2, "TAB9001", Lan="*", ContentsCode="*", Tid="*")
+    assert ds["id"] == ["Lan", "ContentsCode", "Tid"]
+    return values
+
+
+def at(region: str, measure: str, year: int) -> tuple[int, int, int]:
+    """Index into the egss cube."""
+    measures = ["MI1301AS", "MI1301SY", "MI1301OM", "MI1301EX"]
+    return [c for c, _ in series.REGIONS].index(region), measures.index(measure), year - 2003
+
+
+def test_skane_employed_is_the_published_series(egss: np.ndarray) -> None:
+    published = series.SKANE_EMPLOYED
+    if (SCB_REF / "skane_egss_employment_2003_2020.csv").exists():
+        with open(SCB_REF / "skane_egss_employment_2003_2020.csv", encoding="utf-8") as f:
+            rows = [r for r in csv.DictReader(f) if r["sex"] == "total"]
+        published = {int(r["year"]): int(r["employed_in_environmental_sector"]) for r in rows}
+    assert len(published) == 18
+    for year, value in published.items():
+        assert egss[at("12", "MI1301SY", year)] == value
+    assert egss[at("12", "MI1301SY", 2010)] == 12342
+    assert egss[at("12", "MI1301SY", 2012)] == 13191
+
+
+def test_vastra_gotaland_employed_2012_is_14000_and_highest(egss: np.ndarray) -> None:
+    assert egss[at("14", "MI1301SY", 2012)] == 14_000
+    counties = egss[1:, 1, 2012 - 2003]
+    assert counties.max() == 14_000
+    assert np.sum(counties == 14_000) == 1
+
+
+def test_vastra_gotaland_export_grew_64_percent_as_much_as_stockholm_and_skane(
+    egss: np.ndarray,
+) -> None:
+    def rise(r: str) -> float:
+        return egss[at(r, "MI1301EX", 2012)] - egss[at(r, "MI1301EX", 2010)]
+
+    growth = egss[at("14", "MI1301EX", 2012)] / egss[at("14", "MI1301EX", 2010)]
+    assert growth == pytest.approx(1.64, rel=0.001)
+    assert rise("14") == pytest.approx(rise("01") + rise("12"), rel=0.005)
+
+
+def test_stockholm_establishments(egss: np.ndarray) -> None:
+    assert egss[at("01", "MI1301AS", 2003)] == 1395
+    assert egss[at("01", "MI1301AS", 2017)] == 1803
+
+
+def test_status_symbols_and_national_rule(v2: httpx.Client, egss: np.ndarray) -> None:
+    _, ds = cube(v2, "TAB9001", Lan="00,09", ContentsCode="MI1301EX", Tid="range(2003,2007)")
+    assert ds["value"][:4] == [None] * 4 and ds["value"][5:9] == [None] * 4
+    assert ds["status"] == {"0": "..", "1": "..", "2": "..", "3": "..",
+                            "5": "..", "6": "..", "7": "..", "8": "."}  # fmt: skip
+    counties = egss[1:]
+    complete = ~np.isnan(counties).any(axis=0)
+    assert np.array_equal(egss[0][complete], counties.sum(axis=0)[complete])
+    assert np.isnan(egss[0][~complete]).all()
+
+
+def test_series_are_smooth(egss: np.ndarray) -> None:
+    ratio = egss[:, :, 1:] / egss[:, :, :-1]
+    vg_export = ratio[at("14", "MI1301EX", 2011)[:2]]
+    assert np.nanmax(vg_export) < 1.30  # +64 % in two years needs ~28 % a year
+    ratio[at("14", "MI1301EX", 0)[:2]] = 1.0
+    assert np.nanmax(ratio) < 1.25
+    assert np.nanmin(ratio) > 0.85
+
+
+def test_employment_table_is_plausible(v2: httpx.Client) -> None:
+    values, ds = cube(v2, "TAB900", Region="*", Kon="*", ContentsCode="*", Tid="2012")
+    totals = dict(zip(ds["dimension"]["Region"]["category"]["index"], values.sum(axis=(1, 2, 3)),
+                      strict=True))  # fmt: skip
+    assert 1.1e6 < totals["01"] < 1.35e6
+    assert 0.75e6 < totals["14"] < 0.9e6
+    assert 0.55e6 < totals["12"] < 0.7e6
+    assert 25_000 < totals["09"] < 32_000
+    assert 4.5e6 < totals["00"] < 5.1e6
+    assert totals["00"] == sum(v for k, v in totals.items() if k != "00")
+    full, _ = cube(v2, "TAB900", Region="*", SNI2007="*", Kon="*", ContentsCode="*", Tid="*")
+    assert np.array_equal(full[0], full[1:].sum(axis=0))
+    assert 0.01 < 13191 / totals["12"] < 0.05  # cleantech: a few per cent of jobs
+
+
+def test_population_table_is_plausible(v2: httpx.Client) -> None:
+    values, ds = cube(v2, "TAB638", Region="*", ContentsCode="BE0101N1", Tid="2000,2020,2024")
+    pop = {r: values[i, 0] for i, r in enumerate(ds["dimension"]["Region"]["category"]["index"])}
+    assert 8.8e6 < pop["00"][0] < 9.0e6
+    assert 10.4e6 < pop["00"][2] < 10.7e6
+    assert 2.3e6 < pop["01"][1] < 2.5e6
+    assert 1.6e6 < pop["14"][1] < 1.8e6
+    assert 1.3e6 < pop["12"][1] < 1.45e6
+    assert 55_000 < pop["09"][1] < 65_000
+    full, _ = cube(v2, "TAB638", Region="*", Civilstand="*", Alder="*", Kon="*",
+                   ContentsCode="*", Tid="*")  # fmt: skip
+    assert np.array_equal(full[0], full[1:].sum(axis=0))  # Riket = sum of counties
+    assert np.array_equal(full[:, :, 6], full[:, :, :6].sum(axis=2))  # tot = sum of bands
+    stock, change = full[..., 0, :], full[..., 1, :]
+    assert np.array_equal(change[..., 1:], np.diff(stock, axis=-1))
+
+
+def test_every_table_says_demo(v2: httpx.Client) -> None:
+    for t in v2.get("/tables").json()["tables"]:
+        meta = v2.get(f"/tables/{t['id']}/metadata").json()
+        for doc in (t, meta):
+            assert doc["label"].startswith("DEMO:")
+            assert "DEMO DATA" in doc["source"] and "not official SCB" in doc["source"]
+        assert any("DEMO DATA" in n for n in meta["note"])
+        assert meta["extension"]["demo"] is True
+        assert t["updated"] == "2026-05-29T06:00:00Z"
+
+
+def test_generator_is_deterministic_and_files_are_small(tmp_path: Path) -> None:
+    generate(tmp_path)
+    committed = sorted(p.relative_to(COMMITTED) for p in COMMITTED.rglob("*")
+                       if p.is_file())  # fmt: skip
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert committed == fresh
+    for rel in committed:
+        data = (COMMITTED / rel).read_bytes()
+        assert data == (tmp_path / rel).read_bytes(), (
+            f"{rel} differs: run python -m ingest.demo.generate"
+        )
+        assert len(data) < 2_000_000
+    assert sum((COMMITTED / r).stat().st_size for r in committed) < 1_000_000
