@@ -32,6 +32,10 @@ lint: install
 bench: install
 	$(PY) bench/run_all.py
 
+# The HTML report and Parquet exports from the published warehouse.
+report: install
+	$(PY) -m ingest report
+
 serve-demo: install
 	$(PY) -m ingest serve-demo --port $(DEMO_PORT)
 

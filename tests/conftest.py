@@ -53,8 +53,26 @@ def raw_db(tmp_path_factory: pytest.TempPathFactory, demo_server) -> Path:
     """A DuckDB file with every catalog dataset ingested from the local server (do not mutate)."""
     from ingest.run import ingest_all
 
-    path = tmp_path_factory.mktemp("raw") / "raw.duckdb"
+    # Not "raw.duckdb": DuckDB names the database after the file, and a database called `raw`
+    # makes every `raw.<table>` reference ambiguous with the schema.
+    path = tmp_path_factory.mktemp("raw") / "raw_layer.duckdb"
     results = ingest_all(db=path, source="demo", base_url=demo_server.base_url_v2, progress=False)
     failed = [r.message for r in results if r.outcome != "loaded"]
     assert not failed, f"demo ingest failed: {failed}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory, raw_db: Path) -> Path:
+    """A copy of `raw_db` with `dbt build` run on it: raw + staging + marts (do not mutate).
+
+    One dbt build serves every test module that reads the marts; copy it before writing.
+    """
+    import shutil
+
+    from ingest.dbt_runner import dbt_build
+
+    path = tmp_path_factory.mktemp("warehouse") / "demo_warehouse.duckdb"
+    shutil.copyfile(raw_db, path)
+    dbt_build(path)
     return path
