@@ -112,7 +112,7 @@ def fetch_table(
                     message=f"unchanged since {info.updated}",
                 )
             plan = client.plan(table_id, selection)
-            parts = list(_fetch_parts(client, table_id, selection, plan, dataset, progress, parse))
+            parts = list(_fetch_parts(client, table_id, plan, dataset, progress, parse))
             vintages = {p.updated for p in parts if p.updated}
             if len(vintages) > 1:
                 raise SourceChanged(
@@ -150,7 +150,7 @@ def fetch_table(
     )
 
 
-def _fetch_parts(client, table_id, selection, plan, dataset, progress, parse) -> Iterable:
+def _fetch_parts(client, table_id, plan, dataset, progress, parse) -> Iterable:
     """Parse each response of a split query as it arrives, with a progress bar."""
     from tqdm import tqdm
 
@@ -161,7 +161,7 @@ def _fetch_parts(client, table_id, selection, plan, dataset, progress, parse) ->
         disable=not progress,
         leave=False,
     ) as bar:
-        for part in client.fetch(table_id, selection):
+        for part in client.fetch_plan(plan):
             bar.update(1)
             yield parse(part.body)
 

@@ -1,0 +1,437 @@
+"""One PxWeb client over API v2 and v1: limits, search, metadata, planned concurrent fetches."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+
+from . import v1, v2
+from .errors import (
+    BadRequest,
+    NotFound,
+    PxWebError,
+    ResponseError,
+    SourceUnreachable,
+    error_for_status,
+)
+from .limits import Limits
+from .models import (
+    Call,
+    ClientStats,
+    FetchedPart,
+    QueryPlan,
+    TableInfo,
+    TableMetadata,
+)
+from .planner import plan_query
+from .ratelimit import RateLimiter
+
+T = TypeVar("T")
+_MAX_BACKOFF = 30.0
+_MAX_RETRY_AFTER = 600.0
+
+
+@dataclass
+class RawResponse:
+    """A successful response: raw body, parsed JSON (when asked for) and the final URL."""
+
+    body: bytes
+    data: Any
+    url: str
+
+
+class PxWebClient:
+    """A PxWeb API client (v2 or v1) that plans, rate-limits, retries and fetches concurrently."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api: str = "v2",
+        *,
+        lang: str | None = None,
+        limits: Limits | None = None,
+        max_workers: int = 4,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+        user_agent: str = "cleantech-warehouse/0.1",
+    ) -> None:
+        if api not in ("v1", "v2"):
+            raise ValueError(f"api must be 'v1' or 'v2', not {api!r}")
+        self.base_url = base_url.rstrip("/")
+        self.api = api
+        self.lang = lang
+        self.max_workers = max(1, max_workers)
+        self.max_retries = max(0, max_retries)
+        self.backoff = backoff
+        self.stats = ClientStats()
+        self._limits = limits
+        self._limiter: RateLimiter | None = None
+        self._lock = threading.RLock()
+        self._resolved: dict[str, str] = {}
+        self._metadata: dict[str, TableMetadata] = {}
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=True,
+            headers={"User-Agent": user_agent, "Accept": "application/json"},
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> PxWebClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- limits ----------------------------------------------------------------------------
+
+    def limits(self) -> Limits:
+        """The server's limits (v2 /config, v1 ?config) with defaults for what it leaves out."""
+        with self._lock:
+            if self._limits is None:
+                before = self.stats.requests
+                steps = v2_limits_steps() if self.api == "v2" else v1.limits_steps(self.base_url)
+                self._limits = self._drive(steps, use_limiter=False)
+                probes = self.stats.requests - before
+            else:
+                probes = 0
+            if self._limiter is None:
+                self._limiter = RateLimiter(
+                    self._limits.max_calls,
+                    self._limits.time_window,
+                    # The server counts arrivals, a little after our starts: keep a safety margin.
+                    margin=min(0.1 + 0.02 * self._limits.time_window, 1.0),
+                )
+                for _ in range(probes):  # the config calls count against the server's window
+                    self._limiter.acquire()
+            return self._limits
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The rate limiter every request of this client goes through."""
+        self.limits()
+        assert self._limiter is not None
+        return self._limiter
+
+    # -- tables ----------------------------------------------------------------------------
+
+    def search_tables(
+        self, query: str | None = None, past_days: int | None = None, page_size: int = 100
+    ) -> Iterator[TableInfo]:
+        """Tables matching a query and/or updated in the last `past_days` days (paged lazily)."""
+        if self.api == "v2":
+            return self._search_v2(query, past_days, page_size)
+        return self._search_v1(query, past_days)
+
+    def table(self, table_id: str) -> TableInfo:
+        """A table's listing entry: label, `updated`, periods."""
+        if self.api == "v2":
+            return self._drive(v2.table_info_steps(table_id, self.lang), table=table_id)
+        return self._drive(v1.table_info_steps(table_id), table=table_id)
+
+    def resolve_table_id(self, name: str) -> str:
+        """The server's table id for a TAB id, a v1 name (MI1301T04) or a v1 path."""
+        with self._lock:
+            if name in self._resolved:
+                return self._resolved[name]
+        steps = v2.resolve_steps(name, self.lang) if self.api == "v2" else v1.resolve_steps(name)
+        resolved = self._drive(steps, table=name)
+        with self._lock:
+            self._resolved[name] = resolved
+        return resolved
+
+    def metadata(self, table_id: str) -> TableMetadata:
+        """A table's variables and value codes (cached per client)."""
+        resolved = self.resolve_table_id(table_id)
+        with self._lock:
+            if resolved in self._metadata:
+                return self._metadata[resolved]
+        if self.api == "v2":
+            body = self._call(v2.metadata_call(resolved, self.lang), table=resolved).data
+            meta = v2.parse_metadata(body, resolved)
+        else:
+            body = self._call(v1.metadata_call(resolved), table=resolved).data
+            meta = v1.parse_metadata(body, resolved)
+        with self._lock:
+            self._metadata[resolved] = meta
+        return meta
+
+    # -- data ------------------------------------------------------------------------------
+
+    def plan(
+        self,
+        table_id: str,
+        selection: Mapping[str, str | Sequence[str]],
+        *,
+        split_contents: bool = False,
+    ) -> QueryPlan:
+        """Expand a selection against the metadata and split it to fit the server's limits."""
+        meta = self.metadata(table_id)
+        return plan_query(meta, selection, self.limits(), split_contents=split_contents)
+
+    def fetch(
+        self,
+        table_id: str,
+        selection: Mapping[str, str | Sequence[str]],
+        *,
+        on_part: Callable[[FetchedPart], None] | None = None,
+        split_contents: bool = False,
+    ) -> Iterator[FetchedPart]:
+        """Plan now, start the requests on worker threads, and yield the parts in plan order."""
+        plan = self.plan(table_id, selection, split_contents=split_contents)
+        return self.fetch_plan(plan, on_part=on_part)
+
+    def fetch_plan(
+        self, plan: QueryPlan, *, on_part: Callable[[FetchedPart], None] | None = None
+    ) -> Iterator[FetchedPart]:
+        """Start a plan's requests on worker threads and yield the parts in plan order."""
+        self.limits()  # build the shared limiter before the workers race for it
+        workers = min(self.max_workers, max(len(plan.requests), 1))
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pxweb")
+        futures = [
+            executor.submit(self._fetch_one, plan.table_id, index, request)
+            for index, request in enumerate(plan.requests)
+        ]
+        return _in_order(executor, futures, on_part)
+
+    def _fetch_one(self, table_id: str, index: int, request: dict[str, list[str]]) -> FetchedPart:
+        if self.api == "v2":
+            call = v2.data_call(table_id, request, self.lang)
+        else:
+            call = v1.data_call(table_id, request)
+        started = time.perf_counter()
+        response = self._call(call, table=table_id)
+        return FetchedPart(
+            index=index,
+            selection=request,
+            body=response.body,
+            seconds=time.perf_counter() - started,
+            url=response.url,
+        )
+
+    # -- search helpers --------------------------------------------------------------------
+
+    def _search_v2(
+        self, query: str | None, past_days: int | None, page_size: int
+    ) -> Iterator[TableInfo]:
+        page_number = 1
+        while True:
+            call = v2.tables_call(
+                query=query,
+                past_days=past_days,
+                page_number=page_number,
+                page_size=page_size,
+                lang=self.lang,
+            )
+            try:
+                body = self._call(call).data
+            except NotFound:
+                return  # "Non-existent page": the listing shrank while we paged
+            tables, has_next = v2.parse_tables_page(body)
+            yield from tables
+            if not has_next or not tables:
+                return
+            page_number += 1
+
+    def _search_v1(self, query: str | None, past_days: int | None) -> Iterator[TableInfo]:
+        cutoff = datetime.now() - timedelta(days=past_days) if past_days is not None else None
+        if query:
+            try:
+                hits = v1.parse_search(self._call(v1.search_call(query)).data)
+            except (BadRequest, NotFound, TypeError, AttributeError):
+                hits = None  # search not enabled here (SCB answers 400): walk the folders
+            if hits is not None:
+                yield from (t for t in hits if _updated_since(t.updated, cutoff))
+                return
+        folded = query.casefold() if query else None
+        folders = [""]
+        while folders:
+            folder = folders.pop(0)
+            nodes = self._call(v1.listing_call(folder)).data
+            for node in nodes if isinstance(nodes, list) else []:
+                if node.get("type") == "l":
+                    folders.append(f"{folder}/{node['id']}" if folder else str(node["id"]))
+                elif node.get("type") == "t":
+                    info = v1.node_info(node, folder)
+                    text = f"{info.id} {info.label}".casefold()
+                    if (folded is None or folded in text) and _updated_since(info.updated, cutoff):
+                        yield info
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _drive(
+        self, steps: Generator[Call, Any, T], *, table: str | None = None, use_limiter: bool = True
+    ) -> T:
+        """Run a protocol step generator: make each call it yields, send back the result."""
+        value: Any = None
+        error: PxWebError | None = None
+        while True:
+            try:
+                call = steps.throw(error) if error is not None else steps.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                response = self._call(call, table=table, use_limiter=use_limiter)
+                value = response.data if call.parse_json else response.body
+            except PxWebError as exc:
+                error = exc
+
+    def _call(
+        self, call: Call, *, table: str | None = None, use_limiter: bool = True
+    ) -> RawResponse:
+        """Make one call with retries on 429, 5xx, timeouts, resets and truncated bodies."""
+        limiter = self.limiter if use_limiter else None
+        url = call.url(self.base_url)
+        last: PxWebError | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.stats.add(retries=1)
+            if limiter is not None:
+                limiter.acquire()
+            self.stats.add(requests=1)
+            request = self._http.build_request(
+                call.method, url, params=call.params or None, json=call.json
+            )
+            shown = str(request.url)
+            try:
+                response = self._http.send(request, stream=True)
+            except httpx.TransportError as exc:  # timeouts, refused and reset connections
+                last = SourceUnreachable(
+                    f"cannot reach the server ({type(exc).__name__}: {exc})", table=table, url=shown
+                )
+                self._sleep_backoff(attempt)
+                continue
+            try:
+                body = response.read()
+            except httpx.HTTPError as exc:
+                last = ResponseError(
+                    f"truncated response body ({type(exc).__name__}: {exc})",
+                    table=table,
+                    url=shown,
+                    status=response.status_code,
+                )
+                self._sleep_backoff(attempt)
+                continue
+            finally:
+                response.close()
+            self.stats.add(bytes=len(body))
+            status = response.status_code
+            if 200 <= status < 300:
+                if not call.parse_json:
+                    return RawResponse(body, None, shown)
+                try:
+                    return RawResponse(body, orjson.loads(body), shown)
+                except orjson.JSONDecodeError as exc:
+                    last = ResponseError(
+                        f"invalid JSON in the response ({exc})",
+                        table=table,
+                        url=shown,
+                        status=status,
+                    )
+                    self._sleep_backoff(attempt)
+                    continue
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            error = error_for_status(status, body, table=table, url=shown, retry_after=retry_after)
+            if status == 429:
+                last = error
+                pause = retry_after if retry_after is not None else self._window()
+                if limiter is not None:
+                    limiter.penalize(pause)  # every worker thread waits, not just this one
+                else:
+                    time.sleep(pause)
+                continue
+            if status >= 500:
+                last = error
+                self._sleep_backoff(attempt)
+                continue
+            raise error
+        assert last is not None
+        raise _exhausted(last, self.max_retries + 1)
+
+    def _window(self) -> float:
+        return self._limits.time_window if self._limits else Limits().time_window
+
+    def _sleep_backoff(self, attempt: int) -> None:
+        if attempt >= self.max_retries or self.backoff <= 0:
+            return
+        delay = min(self.backoff * 2**attempt, _MAX_BACKOFF)
+        time.sleep(delay * random.uniform(0.5, 1.5))  # jitter: workers do not retry in lockstep
+
+
+def v2_limits_steps() -> Generator[Call, Any, Limits]:
+    """`GET /config`; defaults when the server has none."""
+    try:
+        body = yield v2.config_call()
+    except (NotFound, BadRequest, ResponseError):
+        return Limits.defaults("v2")
+    return v2.parse_limits(body) if isinstance(body, Mapping) else Limits.defaults("v2")
+
+
+def retry_after_seconds(header: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped."""
+    if not header:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+
+
+def _exhausted(error: PxWebError, attempts: int) -> PxWebError:
+    error.message = f"{error.message} (after {attempts} attempts)"
+    return error
+
+
+def _updated_since(updated: str | None, cutoff: datetime | None) -> bool:
+    if cutoff is None:
+        return True
+    if not updated:
+        return False
+    try:
+        stamp = datetime.fromisoformat(updated.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone().replace(tzinfo=None)
+    return stamp >= cutoff
+
+
+def _in_order(
+    executor: ThreadPoolExecutor,
+    futures: list[Future[FetchedPart]],
+    on_part: Callable[[FetchedPart], None] | None,
+) -> Iterator[FetchedPart]:
+    finished = False
+    try:
+        for future in futures:
+            part = future.result()
+            if on_part is not None:
+                on_part(part)
+            yield part
+        finished = True
+    finally:
+        # On an error or an abandoned iterator, drop the requests that have not started.
+        executor.shutdown(wait=finished, cancel_futures=not finished)
