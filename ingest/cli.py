@@ -197,7 +197,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise CliError(
             f"no warehouse at {db}: run `make run` (or `python -m ingest pipeline`) first"
         )
-    out = Path(args.out) if args.out else paths.warehouse_dir() / "report" / "index.html"
+    out = Path(args.out) if args.out else paths.warehouse_dir() / "report.html"
     written = build_report(db, out)
     print(f"report written to {written}")
     return 0

@@ -49,6 +49,8 @@ class Dataset:
     source: str | None
     updated: str | None
     dimensions: list[Dimension]
+    # float64, null where missing; a string array only for text-valued datasets (JSON-stat
+    # allows them, e.g. json-stat.org's order.json), which the DuckDB loader refuses.
     values: pa.Array
     status: pa.Array | None = None
     note: list[str] | None = None
@@ -71,12 +73,13 @@ class Dataset:
         return len(self.values)
 
     def positions(self, i: int) -> np.ndarray:
-        """Category position (int32) of dimension `i` for every cell, in flat order."""
-        if self.n_cells == 0:
-            return np.empty(0, dtype=np.int32)
+        """Category position of dimension `i` for every cell, in flat order (smallest int type)."""
         sizes = self.sizes
+        dtype = index_dtype(sizes[i])
+        if self.n_cells == 0:
+            return np.empty(0, dtype=dtype)
         before, after = math.prod(sizes[:i]), math.prod(sizes[i + 1 :])
-        grid = np.arange(sizes[i], dtype=np.int32).reshape(1, -1, 1)
+        grid = np.arange(sizes[i], dtype=dtype).reshape(1, -1, 1)
         # broadcast_to is a view; reshape(-1) materialises it once, in C.
         return np.broadcast_to(grid, (before, sizes[i], after)).reshape(-1)
 
@@ -86,7 +89,7 @@ class Dataset:
         if clash:
             raise JsonStatError(f"dimension id {sorted(clash)[0]!r} clashes with a value column")
         columns = [
-            pa.DictionaryArray.from_arrays(self.positions(i), pa.array(d.codes, pa.string()))
+            pa.DictionaryArray.from_arrays(int_array(self.positions(i)), string_array(d.codes))
             for i, d in enumerate(self.dimensions)
         ]
         status = self.status if self.status is not None else pa.nulls(self.n_cells, pa.string())
@@ -128,7 +131,9 @@ def parse(raw: bytes | str | dict) -> Dataset:
     for dim_id, size in zip(ids, sizes, strict=True):
         spec = dim_obj.get(dim_id)
         if not isinstance(spec, dict):
-            raise JsonStatError(f"dimension {dim_id!r} is listed in 'id' but has no entry in 'dimension'")
+            raise JsonStatError(
+                f"dimension {dim_id!r} is listed in 'id' but has no entry in 'dimension'"
+            )
         dimensions.append(_dimension(dim_id, size, spec, role_of.get(dim_id)))
 
     n = math.prod(sizes)
@@ -214,7 +219,9 @@ def _dimension(dim_id: str, size: int, spec: dict, role: str | None) -> Dimensio
     if not all(isinstance(c, str) for c in codes):
         raise JsonStatError(f"dimension {dim_id!r}: category ids must be strings")
     if len(codes) != size:
-        raise JsonStatError(f"dimension {dim_id!r}: size is {size} but it has {len(codes)} categories")
+        raise JsonStatError(
+            f"dimension {dim_id!r}: size is {size} but it has {len(codes)} categories"
+        )
     unknown = set(labels) - set(codes)
     if unknown:
         raise JsonStatError(
@@ -253,7 +260,7 @@ def _values(value: Any, n: int, sizes: list[int]) -> pa.Array:
     """The flat float64 value array (null where missing)."""
     if isinstance(value, list):
         if not value:
-            return pa.array([], pa.float64())  # metadata response: dimensions only
+            return _float_array(np.empty(0))  # metadata response: dimensions only
         if len(value) != n:
             raise JsonStatError(
                 f"'value' has {len(value)} entries but size {sizes} implies {n} cells"
@@ -262,64 +269,109 @@ def _values(value: Any, n: int, sizes: list[int]) -> pa.Array:
     if isinstance(value, dict):
         _check_dense(n, sizes)
         pos = _flat_positions(value, n, "value")
-        present = _floats(list(value.values()))
-        dense = np.zeros(n, dtype=np.float64)
-        valid = np.zeros(n, dtype=bool)
-        # Sparse entries may themselves be null: keep them null.
-        dense[pos] = present.to_numpy(zero_copy_only=False)
-        valid[pos] = present.is_valid().to_numpy(zero_copy_only=False)
-        return pa.array(dense, mask=~valid)
+        try:
+            present = np.array(list(value.values()), dtype=np.float64)
+        except (ValueError, TypeError):
+            raise JsonStatError("'value' object holds non-numeric entries") from None
+        dense = np.full(n, np.nan)
+        dense[pos] = present
+        return _float_array(dense)
     raise JsonStatError("'value' is missing or neither an array nor an object")
 
 
 def _floats(items: list) -> pa.Array:
-    """Convert JSON numbers/nulls to float64 in C; name the first bad entry otherwise."""
+    """JSON numbers/nulls to float64 in C; all-text values (allowed by JSON-stat) stay strings."""
     try:
-        return pa.array(items, type=pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        bad = next(
-            (i, v)
-            for i, v in enumerate(items)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float))
-        )
-        raise JsonStatError(f"'value' entry {bad[0]} is {bad[1]!r}: not a number or null") from None
+        # numpy turns None into NaN in C; JSON has no NaN, so NaN <=> null exactly.
+        floats = np.array(items, dtype=np.float64)
+        if floats.ndim == 1:  # nested arrays would give a 2-D result
+            return _float_array(floats)
+    except (ValueError, TypeError, OverflowError):
+        pass
+    if all(isinstance(v, str | None) for v in items):
+        return string_array(items)  # text-valued dataset (json-stat.org order.json)
+    i, v = next(
+        ((i, v) for i, v in enumerate(items) if not isinstance(v, int | float | None)),
+        (0, items[0]),
+    )
+    raise JsonStatError(f"'value' entry {i} is {v!r}: not a number or null")
 
 
 def _status(status: Any, n: int) -> pa.Array | None:
     """The flat status array aligned to values (null where none), or None when absent."""
     if status is None:
         return None
-    if isinstance(status, str):
-        return _repeat(status, n)
+    if isinstance(status, str) or (isinstance(status, list) and len(status) == 1 and n != 1):
+        # A string, or the deprecated 1-element array: one symbol for every cell.
+        symbols, _ = _encode([status if isinstance(status, str) else status[0]])
+        return _take(symbols, np.zeros(n, dtype=np.int32))
     if isinstance(status, list):
-        if len(status) == 1 and n != 1:
-            return _repeat(status[0], n)  # deprecated 1-element form: applies to all cells
         if len(status) != n:
             raise JsonStatError(f"'status' has {len(status)} entries but 'value' has {n}")
-        return _strings(status)
+        symbols, idx = _encode(status)
+        return _take(symbols, idx)
     if isinstance(status, dict):
         if n == 0:
             return None
         pos = _flat_positions(status, n, "status")
-        take = np.full(n, -1, dtype=np.int64)
-        take[pos] = np.arange(len(pos))
-        return _strings(list(status.values())).take(pa.array(take, mask=take < 0))
+        symbols, codes = _encode(list(status.values()))
+        idx = np.full(n, -1, dtype=np.int32)
+        idx[pos] = codes
+        return _take(symbols, idx)
     raise JsonStatError("'status' is neither a string, an array nor an object")
 
 
-def _repeat(symbol: Any, n: int) -> pa.Array:
-    """A string array of `n` copies of one status symbol."""
-    if symbol is not None and not isinstance(symbol, str):
-        raise JsonStatError(f"'status' entry is {symbol!r}: not a string")
-    return pa.array([symbol], pa.string()).take(np.zeros(n, dtype=np.int64))
+def _encode(items: list) -> tuple[list[str], np.ndarray]:
+    """Dictionary-encode status symbols: (distinct symbols, int32 codes with -1 for null)."""
+    symbols = [s for s in dict.fromkeys(items) if s is not None]
+    if not all(isinstance(s, str) for s in symbols):
+        bad = next(s for s in symbols if not isinstance(s, str))
+        raise JsonStatError(f"'status' entry {bad!r} is not a string")
+    codes = np.full(len(items), -1, dtype=np.int32)
+    cells = np.array(items, dtype=object)
+    for k, s in enumerate(symbols):  # a handful of symbols: one C-level pass each
+        codes[cells == s] = k
+    return symbols, codes
 
 
-def _strings(items: list) -> pa.Array:
-    """Convert JSON strings/nulls to an Arrow string array; reject anything else."""
-    try:
-        return pa.array(items, type=pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        raise JsonStatError("'status' entries must be strings or null") from None
+def _take(symbols: list[str], idx: np.ndarray) -> pa.Array:
+    """Expand symbol codes (-1 = null) into a string array, in C."""
+    if not symbols:
+        return pa.nulls(len(idx), pa.string())
+    return string_array(symbols).take(int_array(idx, valid=idx >= 0))
+
+
+def index_dtype(size: int) -> type[np.signedinteger]:
+    """The smallest signed integer type that indexes `size` categories (less memory per cell)."""
+    return next(t for t in (np.int8, np.int16, np.int32, np.int64) if size <= np.iinfo(t).max)
+
+
+def int_array(a: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """A signed-integer Arrow array over a numpy buffer (no pandas import, unlike pa.array)."""
+    a = np.ascontiguousarray(a)
+    bitmap = None if valid is None else _bitmap(valid)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [bitmap, pa.py_buffer(a)])
+
+
+def _float_array(a: np.ndarray) -> pa.Array:
+    """A float64 Arrow array over a numpy buffer, NaN as null (no pandas import, unlike pa.array)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    return pa.Array.from_buffers(pa.float64(), len(a), [_bitmap(~np.isnan(a)), pa.py_buffer(a)])
+
+
+def string_array(items: list) -> pa.Array:
+    """A string Arrow array from a short Python list (None as null), built from buffers."""
+    data = [b"" if s is None else str(s).encode() for s in items]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum([len(b) for b in data], out=offsets[1:])
+    valid = np.fromiter((s is not None for s in items), bool, len(items))
+    buffers = [_bitmap(valid), pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
+    return pa.Array.from_buffers(pa.string(), len(data), buffers)
+
+
+def _bitmap(valid: np.ndarray) -> pa.Buffer | None:
+    """An Arrow validity bitmap, or None when every entry is valid."""
+    return None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
 
 
 def _flat_positions(obj: dict, n: int, field: str) -> np.ndarray:

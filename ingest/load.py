@@ -1,0 +1,540 @@
+"""DuckDB loader for the raw layer: current vintage, revisions, labels, datasets and load log."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from ingest.jsonstat import Dataset, Dimension, index_dtype, int_array, string_array
+
+__all__ = ["LoadMeta", "LoadResult", "last_loaded_updated", "load_dataset", "log_failure"]
+
+DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+META_COLUMNS = ("_source_table", "_source_updated", "_loaded_at", "_load_id")
+# Names a dimension column may not take (compared case-insensitively, as DuckDB does).
+RESERVED = {"value", "status", *META_COLUMNS, "_replaced_at", "_replaced_by_updated"}
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE TABLE IF NOT EXISTS raw._labels (
+    dataset VARCHAR, dimension_id VARCHAR, dimension_label VARCHAR, position INTEGER,
+    code VARCHAR, label VARCHAR, unit VARCHAR, decimals INTEGER);
+CREATE TABLE IF NOT EXISTS raw._datasets (
+    dataset VARCHAR, source_table VARCHAR, label VARCHAR, source VARCHAR,
+    updated VARCHAR, is_demo BOOLEAN, notes VARCHAR);
+CREATE TABLE IF NOT EXISTS raw._load_log (
+    load_id VARCHAR, dataset VARCHAR, source_table VARCHAR, source_url VARCHAR,
+    source_updated TIMESTAMPTZ, fetched_at TIMESTAMPTZ, rows BIGINT, requests INTEGER,
+    bytes BIGINT, seconds DOUBLE, outcome VARCHAR, message VARCHAR);
+"""
+_LOG_STRICT = (
+    "INSERT INTO raw._load_log VALUES (?, ?, ?, ?, CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?, ?, ?, ?)"
+)
+_LOG_LENIENT = _LOG_STRICT.replace("CAST(", "TRY_CAST(")
+
+
+@dataclass
+class LoadMeta:
+    """Where a load came from: catalog dataset, resolved table, URL, source `updated`, fetch stats."""
+
+    dataset: str
+    source_table: str
+    source_url: str | None
+    source_updated: str | None
+    fetched_at: datetime
+    requests: int = 0
+    bytes: int = 0
+    is_demo: bool = False
+    label: str | None = None
+    source: str | None = None
+
+
+@dataclass
+class LoadResult:
+    """What one load did: outcome 'loaded' or 'unchanged', rows, revised cells, duration."""
+
+    load_id: str
+    dataset: str
+    outcome: str
+    rows: int
+    revised_cells: int
+    seconds: float
+
+
+def load_dataset(
+    db: Path | str | duckdb.DuckDBPyConnection,
+    dataset: str,
+    parts: Iterable[Dataset],
+    meta: LoadMeta,
+) -> LoadResult:
+    """Load the parts of one response as the new vintage of `raw.<dataset>`, in one transaction."""
+    start = time.perf_counter()
+    check_dataset_name(dataset)
+    if meta.dataset != dataset:
+        raise ValueError(f"meta.dataset {meta.dataset!r} does not match dataset {dataset!r}")
+    parts = list(parts)
+    table, dims = merge_parts(dataset, parts)
+    updated = _source_updated(dataset, parts, meta)
+    ids = [d.id for d in dims]
+    load_id = _new_load_id()
+    now = datetime.now(UTC)
+    view = f"_arrow_{load_id.replace('-', '_')}"
+    with _connect(db) as con:
+        _check_timestamp(con, updated)
+        con.execute("BEGIN TRANSACTION")
+        con.register(view, table)
+        try:
+            con.execute(DDL)
+            _check_existing_columns(con, dataset, ids)
+            _stage(con, dataset, ids, view, meta.source_table, updated, now, load_id)
+            revised, unchanged = _revise(con, dataset, ids, table.num_rows, updated, now, load_id)
+            _replace_current(con, dataset, unchanged)
+            _comment(con, dataset, meta, parts[0].label)
+            _write_labels(con, dataset, dims)
+            _write_dataset_row(con, dataset, meta, parts[0], updated)
+            outcome = "unchanged" if unchanged else "loaded"
+            seconds = time.perf_counter() - start
+            _log(con, load_id, meta, updated, table.num_rows, seconds, outcome, None)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister(view)
+    return LoadResult(load_id, dataset, outcome, table.num_rows, revised, seconds)
+
+
+def log_failure(
+    db: Path | str | duckdb.DuckDBPyConnection, meta: LoadMeta, message: str, seconds: float = 0.0
+) -> None:
+    """Append a 'failed' row to `raw._load_log` in its own transaction."""
+    _log_outcome(db, meta, "failed", message, seconds)
+
+
+def log_unchanged(
+    db: Path | str | duckdb.DuckDBPyConnection, meta: LoadMeta, message: str, seconds: float = 0.0
+) -> None:
+    """Append an 'unchanged' row: the source was checked and not re-fetched."""
+    _log_outcome(db, meta, "unchanged", message, seconds)
+
+
+def _log_outcome(
+    db: Path | str | duckdb.DuckDBPyConnection,
+    meta: LoadMeta,
+    outcome: str,
+    message: str,
+    seconds: float,
+) -> None:
+    """Append a log row that carries no data, in its own transaction."""
+    with _connect(db) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(DDL)
+            # TRY_CAST: logging a failure must not itself fail on a malformed `updated`.
+            _log(con, _new_load_id(), meta, meta.source_updated, 0, seconds, outcome, message, True)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def last_loaded_updated(db: Path | str | duckdb.DuckDBPyConnection, dataset: str) -> str | None:
+    """The source `updated` of the current vintage of `dataset` (None if never loaded)."""
+    if not isinstance(db, duckdb.DuckDBPyConnection) and not Path(db).exists():
+        return None
+    with _connect(db, read_only=True) as con:
+        found = con.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = '_datasets'"
+        ).fetchone()
+        if not found:
+            return None
+        row = con.execute(
+            "SELECT updated FROM raw._datasets WHERE dataset = ?", [dataset]
+        ).fetchone()
+    return row[0] if row else None
+
+
+def check_dataset_name(dataset: str) -> None:
+    """Raise ValueError unless `dataset` is a safe raw-table name."""
+    if not isinstance(dataset, str) or not DATASET_NAME.match(dataset):
+        raise ValueError(f"dataset name {dataset!r} must match {DATASET_NAME.pattern}")
+    if dataset.endswith("__revisions"):
+        raise ValueError(f"dataset name {dataset!r} collides with a revisions table name")
+
+
+def merge_parts(dataset: str, parts: list[Dataset]) -> tuple[pa.Table, list[Dimension]]:
+    """Concatenate the parts of a split query into one long Arrow table and merged dimensions."""
+    if not parts:
+        raise ValueError(f"{dataset}: no response parts to load")
+    ids = parts[0].ids
+    for i, part in enumerate(parts):
+        if part.ids != ids:
+            raise ValueError(f"{dataset}: part {i} has dimensions {part.ids}, part 0 has {ids}")
+        if not pa.types.is_float64(part.values.type):
+            raise ValueError(f"{dataset}: part {i} has non-numeric values ({part.values.type})")
+    _check_columns(dataset, ids)
+    if sum(p.n_cells for p in parts) == 0:
+        raise ValueError(f"{dataset}: the response has no cells (a metadata response?)")
+    parts = [p for p in parts if p.n_cells]
+    if len(parts) == 1:
+        return parts[0].to_arrow(), parts[0].dimensions
+
+    dims, remaps = _merge_dimensions(parts)
+    positions = [
+        np.concatenate([remaps[k][i][p.positions(i)] for k, p in enumerate(parts)])
+        for i in range(len(ids))
+    ]
+    _check_unique_cells(dataset, ids, positions, [d.size for d in dims])
+    columns = [
+        pa.DictionaryArray.from_arrays(int_array(pos), string_array(d.codes))
+        for pos, d in zip(positions, dims, strict=True)
+    ]
+    values = pa.concat_arrays([p.values for p in parts])
+    status = pa.concat_arrays(
+        [p.status if p.status is not None else pa.nulls(p.n_cells, pa.string()) for p in parts]
+    )
+    return pa.Table.from_arrays([*columns, values, status], names=[*ids, "value", "status"]), dims
+
+
+def _merge_dimensions(parts: list[Dataset]) -> tuple[list[Dimension], list[list[np.ndarray]]]:
+    """Union the categories of each dimension (first-seen order); per part, local->merged maps."""
+    dims: list[Dimension] = []
+    remaps: list[list[np.ndarray]] = [[] for _ in parts]
+    for i, first in enumerate(parts[0].dimensions):
+        labels: dict[str, str] = {}
+        units = dict(first.units or {})
+        for part in parts:
+            d = part.dimensions[i]
+            for code, label in zip(d.codes, d.labels, strict=True):
+                labels.setdefault(code, label)
+            units.update({k: v for k, v in (d.units or {}).items() if k not in units})
+        where = {code: n for n, code in enumerate(labels)}
+        dtype = index_dtype(len(where))
+        for k, part in enumerate(parts):
+            codes = part.dimensions[i].codes
+            remaps[k].append(np.fromiter((where[c] for c in codes), dtype, len(codes)))
+        dims.append(
+            Dimension(
+                id=first.id,
+                label=first.label,
+                codes=list(labels),
+                labels=list(labels.values()),
+                role=first.role,
+                units=units or None,
+                extension=first.extension,
+            )
+        )
+    return dims, remaps
+
+
+def _check_unique_cells(
+    dataset: str, ids: list[str], positions: list[np.ndarray], sizes: list[int]
+) -> None:
+    """Raise if two parts hold the same cell (a split that overlapped)."""
+    if math.prod(sizes) < 2**62:
+        key = np.zeros(len(positions[0]), dtype=np.int64)
+        for pos, size in zip(positions, sizes, strict=True):
+            key = key * size + pos
+        order = np.argsort(key, kind="stable")
+        dup = np.flatnonzero(key[order][1:] == key[order][:-1])
+    else:  # too many combinations for one int64 key: sort on the columns instead
+        order = np.lexsort(positions[::-1])
+        same = np.ones(len(order) - 1, dtype=bool)
+        for pos in positions:
+            same &= pos[order][1:] == pos[order][:-1]
+        dup = np.flatnonzero(same)
+    if len(dup):
+        row = order[dup[0]]
+        cell = {i: int(p[row]) for i, p in zip(ids, positions, strict=True)}
+        raise ValueError(f"{dataset}: a cell appears in more than one part (positions {cell})")
+
+
+def _check_columns(dataset: str, ids: list[str]) -> None:
+    """Dimension ids become column names: reject empty, reserved and case-insensitive duplicates."""
+    lowered = [i.lower() for i in ids]
+    bad = [i for i in ids if not i or i.lower() in RESERVED or lowered.count(i.lower()) > 1]
+    if bad:
+        raise ValueError(f"{dataset}: dimension id {bad[0]!r} cannot be a column name here")
+
+
+def _source_updated(dataset: str, parts: list[Dataset], meta: LoadMeta) -> str | None:
+    """The vintage's `updated`: the data's own (all parts must agree), else meta.source_updated."""
+    seen = {p.updated for p in parts if p.updated}
+    if len(seen) > 1:
+        raise ValueError(
+            f"{dataset}: parts have different 'updated' {sorted(seen)}: "
+            "the source changed during the fetch; fetch again"
+        )
+    return seen.pop() if seen else meta.source_updated
+
+
+def _check_timestamp(con: duckdb.DuckDBPyConnection, updated: str | None) -> None:
+    """Raise a clear error if the source `updated` is not a timestamp."""
+    if updated is not None and con.execute(
+        "SELECT TRY_CAST(? AS TIMESTAMPTZ)", [updated]
+    ).fetchone() == (None,):
+        raise ValueError(f"source 'updated' {updated!r} is not an ISO 8601 timestamp")
+
+
+def _check_existing_columns(con: duckdb.DuckDBPyConnection, dataset: str, ids: list[str]) -> None:
+    """Refuse a vintage whose dimensions differ from the current table's."""
+    cols = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'raw' "
+            "AND table_name = ? ORDER BY column_index",
+            [dataset],
+        ).fetchall()
+    ]
+    if cols and cols[: -2 - len(META_COLUMNS)] != ids:
+        raise ValueError(
+            f"raw.{dataset} has dimensions {cols[: -2 - len(META_COLUMNS)]} but the new data has "
+            f"{ids}: the source table changed shape; load it under a new dataset name"
+        )
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    dataset: str,
+    ids: list[str],
+    view: str,
+    source_table: str,
+    updated: str | None,
+    now: datetime,
+    load_id: str,
+) -> None:
+    """Build the new vintage in the staging table from the registered Arrow table."""
+    dims = ", ".join(f"CAST({_q(i)} AS VARCHAR) AS {_q(i)}" for i in ids)
+    stage = _table(_stage_name(dataset))
+    # The staging table lives in `raw` (not TEMP) so that it can be renamed into place: the
+    # vintage is written once. It only exists inside this uncommitted transaction.
+    con.execute(f"DROP TABLE IF EXISTS {stage}")
+    # Identifiers are quoted by _q and the dataset name is validated; values are bound.
+    con.execute(
+        f"CREATE TABLE {stage} AS SELECT {dims}, CAST(value AS DOUBLE) AS value, "  # noqa: S608
+        "CAST(status AS VARCHAR) AS status, CAST(? AS VARCHAR) AS _source_table, "
+        "CAST(? AS TIMESTAMPTZ) AS _source_updated, CAST(? AS TIMESTAMPTZ) AS _loaded_at, "
+        f"CAST(? AS VARCHAR) AS _load_id FROM {_q(view)}",
+        [source_table, updated, now, load_id],
+    )
+
+
+def _revise(
+    con: duckdb.DuckDBPyConnection,
+    dataset: str,
+    ids: list[str],
+    n_new: int,
+    updated: str | None,
+    now: datetime,
+    load_id: str,
+) -> tuple[int, bool]:
+    """Copy current cells that the new vintage changes or drops into revisions; (count, unchanged)."""
+    current, revisions = _table(dataset), _table(f"{dataset}__revisions")
+    dims = ", ".join(f"{_q(i)} VARCHAR" for i in ids)
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {revisions} ({dims}, value DOUBLE, status VARCHAR, "
+        "_source_updated TIMESTAMPTZ, _replaced_at TIMESTAMPTZ, "
+        "_replaced_by_updated TIMESTAMPTZ, _load_id VARCHAR)"
+    )
+    if not _exists(con, dataset):
+        return 0, False
+    cols = ", ".join(_q(i) for i in ids)
+    same_cell = " AND ".join(f"o.{_q(i)} = c.{_q(i)}" for i in ids)
+    # EXCEPT compares NULLs as equal (a missing value that stays missing is no revision) and is
+    # a single hash pass; cells are unique per vintage, so a semi join on the dimensions is exact.
+    revised = _scalar(
+        con,
+        f"INSERT INTO {revisions} "  # noqa: S608
+        f"WITH changed AS (SELECT {cols}, value, status FROM {current} "
+        f"EXCEPT SELECT {cols}, value, status FROM {_table(_stage_name(dataset))}) "
+        f"SELECT {', '.join(f'o.{_q(i)}' for i in ids)}, o.value, o.status, o._source_updated, "
+        "CAST(? AS TIMESTAMPTZ), CAST(? AS TIMESTAMPTZ), CAST(? AS VARCHAR) "
+        f"FROM {current} AS o SEMI JOIN changed AS c ON {same_cell}",
+        [now, updated, load_id],
+    )
+    n_old = _scalar(con, f"SELECT count(*) FROM {current}")  # noqa: S608
+    # No old cell changed or dropped, and as many cells as before: the vintage is identical.
+    return revised, revised == 0 and n_old == n_new
+
+
+def _replace_current(con: duckdb.DuckDBPyConnection, dataset: str, unchanged: bool) -> None:
+    """Rename the staged vintage into `raw.<dataset>` (or drop it when nothing changed)."""
+    stage = _table(_stage_name(dataset))
+    if unchanged:
+        con.execute(f"DROP TABLE {stage}")
+        return
+    con.execute(f"DROP TABLE IF EXISTS {_table(dataset)}")
+    con.execute(f"ALTER TABLE {stage} RENAME TO {_q(dataset)}")
+
+
+def _comment(
+    con: duckdb.DuckDBPyConnection, dataset: str, meta: LoadMeta, label: str | None
+) -> None:
+    """Describe the table in the catalog; demo data says so."""
+    title = meta.label or label
+    text = (
+        f"{'DEMO DATA (generated, not official statistics). ' if meta.is_demo else ''}"
+        f"Current vintage of {dataset} from source table {meta.source_table}"
+        f"{': ' + title if title else ''}. "
+        "One row per cell; history in the __revisions table."
+    )
+    # COMMENT ON takes no bound parameters: keep an allow-list of characters, then quote.
+    safe = "".join(c for c in text if c.isalnum() or c in " .,:;-_()/%+&")
+    con.execute(f"COMMENT ON TABLE {_table(dataset)} IS '{safe}'")
+
+
+def _write_labels(con: duckdb.DuckDBPyConnection, dataset: str, dims: list[Dimension]) -> None:
+    """Replace this dataset's rows in `raw._labels`."""
+    rows: dict[str, list] = {
+        k: []
+        for k in (
+            "dimension_id",
+            "dimension_label",
+            "position",
+            "code",
+            "label",
+            "unit",
+            "decimals",
+        )
+    }
+    for d in dims:
+        for pos, (code, label) in enumerate(zip(d.codes, d.labels, strict=True)):
+            unit = (d.units or {}).get(code) or {}
+            decimals = unit.get("decimals")
+            rows["dimension_id"].append(d.id)
+            rows["dimension_label"].append(d.label)
+            rows["position"].append(pos)
+            rows["code"].append(code)
+            rows["label"].append(label)
+            # json-stat.org writes `label` (e.g. "thousands of persons"), PxWeb writes `base`.
+            rows["unit"].append(unit.get("label") or unit.get("base"))
+            rows["decimals"].append(decimals if isinstance(decimals, int) else None)
+    con.execute("DELETE FROM raw._labels WHERE dataset = ?", [dataset])
+    # One statement with list parameters (zipped by UNNEST): no per-row round trips.
+    con.execute(
+        "INSERT INTO raw._labels SELECT CAST(? AS VARCHAR), unnest(?::VARCHAR[]), "
+        "unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+        "unnest(?::VARCHAR[]), unnest(?::INTEGER[])",
+        [dataset, *rows.values()],
+    )
+
+
+def _write_dataset_row(
+    con: duckdb.DuckDBPyConnection,
+    dataset: str,
+    meta: LoadMeta,
+    first: Dataset,
+    updated: str | None,
+) -> None:
+    """Replace this dataset's row in `raw._datasets`."""
+    con.execute("DELETE FROM raw._datasets WHERE dataset = ?", [dataset])
+    con.execute(
+        "INSERT INTO raw._datasets VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            dataset,
+            meta.source_table,
+            meta.label or first.label,
+            meta.source or first.source,
+            updated,
+            meta.is_demo,
+            "\n".join(first.note) if first.note else None,
+        ],
+    )
+
+
+def _log(
+    con: duckdb.DuckDBPyConnection,
+    load_id: str,
+    meta: LoadMeta,
+    updated: str | None,
+    rows: int,
+    seconds: float,
+    outcome: str,
+    message: str | None,
+    lenient: bool = False,
+) -> None:
+    """Append one row to `raw._load_log`."""
+    # Two fixed statements (not a formatted one): TRY_CAST lets a failure log a bad `updated`.
+    sql = _LOG_LENIENT if lenient else _LOG_STRICT
+    con.execute(
+        sql,
+        [
+            load_id,
+            meta.dataset,
+            meta.source_table,
+            meta.source_url,
+            updated,
+            meta.fetched_at,
+            rows,
+            meta.requests,
+            meta.bytes,
+            seconds,
+            outcome,
+            message,
+        ],
+    )
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> int:
+    """The single integer a statement returns (a count, or an INSERT's row count)."""
+    row = con.execute(sql, params or []).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _exists(con: duckdb.DuckDBPyConnection, dataset: str) -> bool:
+    """Whether `raw.<dataset>` exists."""
+    return bool(
+        con.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = ?", [dataset]
+        ).fetchone()
+    )
+
+
+def _q(identifier: str) -> str:
+    """Quote an identifier for DuckDB (double quotes doubled)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _table(name: str) -> str:
+    """A quoted `raw.<name>` reference."""
+    return f"raw.{_q(name)}"
+
+
+def _stage_name(dataset: str) -> str:
+    """The staging table (in `raw`, uncommitted) holding the vintage being loaded."""
+    return f"_stage_{dataset}"
+
+
+def _new_load_id() -> str:
+    """A sortable, unique load id: UTC time plus random suffix."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def _connect(
+    db: Path | str | duckdb.DuckDBPyConnection, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Use a given connection as is, or open (and close) the file at `db`."""
+    if isinstance(db, duckdb.DuckDBPyConnection):
+        yield db
+        return
+    path = Path(db)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
