@@ -28,6 +28,7 @@ lint: install
 	$(PY) -m ruff check ingest expectations dags tests bench
 	$(PY) -m ruff format --check ingest expectations dags tests bench
 	$(PY) -m mypy
+	CLEANTECH_DBT_PATH=$${TMPDIR:-/tmp}/cleantech-sqlfluff.duckdb .venv/bin/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/analyses
 
 bench: install
 	$(PY) bench/run_all.py

@@ -72,7 +72,11 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory, raw_db: Path) -> Pa
 
     from ingest.dbt_runner import dbt_build
 
+    prebuilt = os.environ.get("CLEANTECH_TEST_MARTS_DB")  # local iteration only
+    if prebuilt:
+        return Path(prebuilt)
     path = tmp_path_factory.mktemp("warehouse") / "demo_warehouse.duckdb"
     shutil.copyfile(raw_db, path)
-    dbt_build(path)
+    result = dbt_build(path, quiet=True)
+    assert result.failed == 0, f"dbt build failed on the demo raw layer: {result}"
     return path

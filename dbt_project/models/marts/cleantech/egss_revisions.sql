@@ -1,0 +1,102 @@
+-- Every vintage of every EGSS cell: the current one (from raw.egss_county) and each one a later
+-- vintage replaced (from raw.egss_county__revisions). A vintage is valid from `vintage_updated`
+-- (the source's `updated`) until `superseded_by_updated` (NULL while current), so "what did the
+-- table say on date X" is one filter. The marts show the current vintage only.
+with
+
+current_values as (
+
+    select * from {{ ref('stg_pxweb__egss_county_values') }}
+
+),
+
+replaced_values as (
+
+    select * from {{ ref('stg_pxweb__egss_county_revisions') }}
+
+),
+
+vintages as (
+
+    select
+        region_code,
+        year,
+        measure,
+        unit,
+        value,
+        status,
+        source_updated as vintage_updated,
+        cast(null as timestamptz) as superseded_by_updated,
+        cast(null as timestamptz) as replaced_at,
+        true as is_current
+
+    from current_values
+
+    union all
+
+    select
+        region_code,
+        year,
+        measure,
+        unit,
+        value,
+        status,
+        vintage_updated,
+        replaced_by_updated as superseded_by_updated,
+        replaced_at,
+        false as is_current
+
+    from replaced_values
+
+),
+
+-- a cell replaced twice within one vintage (e.g. reloads) keeps its latest replacement
+deduplicated as (
+
+    select *
+    from vintages
+    qualify
+        row_number() over (
+            partition by region_code, year, measure, vintage_updated
+            order by is_current desc, replaced_at desc nulls first
+        ) = 1
+
+),
+
+with_current as (
+
+    select
+        deduplicated.*,
+        current_values.value as current_value,
+        current_values.value - deduplicated.value as change_to_current
+
+    from deduplicated
+    left join current_values
+        on
+            deduplicated.region_code = current_values.region_code
+            and deduplicated.year = current_values.year
+            and deduplicated.measure = current_values.measure
+
+),
+
+final as (
+
+    select
+        region_code,
+        year,
+        measure,
+        unit,
+        vintage_updated,
+        superseded_by_updated,
+        is_current,
+        value,
+        status,
+        current_value,
+        change_to_current,
+        replaced_at
+
+    from with_current
+
+)
+
+select * from final
