@@ -94,16 +94,45 @@ def load_catalog(path: Path | str | None = None) -> Catalog:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CatalogError(f"catalog file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read catalog {path}: {exc}".splitlines()[0]) from None
     except yaml.YAMLError as exc:
-        raise CatalogError(f"catalog {path} is not valid YAML: {exc}".splitlines()[0]) from None
+        raise CatalogError(_yaml_error(path, exc)) from None
     if not isinstance(raw, dict):
         raise CatalogError(f"catalog {path} must be a mapping with 'sources' and 'datasets'")
-    sources = {name: _source(name, body) for name, body in (raw.get("sources") or {}).items()}
-    datasets = {name: _dataset(name, body) for name, body in (raw.get("datasets") or {}).items()}
+    sources = {
+        str(name): _source(str(name), body)
+        for name, body in _mapping(raw.get("sources"), f"catalog {path}: 'sources'").items()
+    }
+    datasets = {
+        str(name): _dataset(str(name), body)
+        for name, body in _mapping(raw.get("datasets"), f"catalog {path}: 'datasets'").items()
+    }
     if not datasets:
         raise CatalogError(f"catalog {path} names no datasets")
-    counties = tuple(str(c) for c in raw.get("counties") or ())
-    return Catalog(sources=sources, datasets=datasets, path=path, counties=counties)
+    counties = raw.get("counties") or ()
+    if not isinstance(counties, list | tuple):
+        raise CatalogError(f"catalog {path}: 'counties' must be a list of codes")
+    return Catalog(
+        sources=sources, datasets=datasets, path=path, counties=tuple(str(c) for c in counties)
+    )
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """One line: where the YAML breaks and why."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"catalog {path} is not valid YAML{where}: {problem}"
+
+
+def _mapping(value: Any, what: str) -> dict[Any, Any]:
+    """A YAML mapping (None as empty), or a CatalogError naming what was wrong."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CatalogError(f"{what} must be a mapping, not {type(value).__name__}")
+    return value
 
 
 def _source(name: str, body: Any) -> Source:
@@ -122,9 +151,10 @@ def _source(name: str, body: Any) -> Source:
 
 
 def _dataset(name: str, body: Any) -> DatasetSpec:
-    if not DATASET_NAME.match(name):
+    if not DATASET_NAME.match(name) or name.endswith("__revisions"):
         raise CatalogError(
             f"dataset name {name!r} must be lowercase letters, digits and _ (it names a table)"
+            + (", and not end in __revisions" if name.endswith("__revisions") else "")
         )
     if not isinstance(body, dict) or not body.get("table"):
         raise CatalogError(f"dataset {name!r} needs a table id")
@@ -141,13 +171,21 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
             raise CatalogError(
                 f"dataset {name!r}: selection for {var!r} must be a list or a string"
             )
-    measures = tuple(
-        Measure(code=str(code), name=str(m["name"]), unit=m.get("unit"), label=m.get("label"))
-        for code, m in (body.get("measures") or {}).items()
-    )
+    measures = []
+    for code, m in _mapping(body.get("measures"), f"dataset {name!r}: measures").items():
+        if not isinstance(m, dict) or not m.get("name"):
+            raise CatalogError(f"dataset {name!r}: measure {code!r} needs a name")
+        measures.append(
+            Measure(code=str(code), name=str(m["name"]), unit=m.get("unit"), label=m.get("label"))
+        )
     years = body.get("years")
-    if years is not None and (len(years) != 2 or int(years[0]) > int(years[1])):
-        raise CatalogError(f"dataset {name!r}: years must be [first, last]")
+    if years is not None:
+        try:
+            ok = len(years) == 2 and int(years[0]) <= int(years[1])
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise CatalogError(f"dataset {name!r}: years must be [first, last], not {years!r}")
     return DatasetSpec(
         name=name,
         table=str(body["table"]),
@@ -157,6 +195,6 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
         time_dimension=body.get("time_dimension"),
         measure_dimension=body.get("measure_dimension"),
         verified=bool(body.get("verified", False)),
-        measures=measures,
+        measures=tuple(measures),
         years=(int(years[0]), int(years[1])) if years else None,
     )

@@ -10,12 +10,20 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from ingest import paths
 
 
 class CliError(Exception):
     """Bad arguments or input, reported as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block): every failure is one line on stderr."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
 def _selection(pairs: Sequence[str]) -> dict[str, str | list[str]]:
@@ -45,6 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         datasets=args.dataset or None,
         progress=not args.quiet,
         catalog=_catalog(args),
+        client_options=_client_options(args),
     )
     _print_ingest_summary(results, db)
     failed = [r for r in results if r.outcome == "failed"]
@@ -53,21 +62,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _client_options(args: argparse.Namespace) -> dict[str, Any]:
+    """PxWebClient options from the command line (only those given)."""
+    retries = getattr(args, "retries", None)
+    if retries is not None and retries < 0:
+        raise CliError(f"--retries must be 0 or more, not {retries}")
+    return {} if retries is None else {"max_retries": retries}
+
+
 def _print_ingest_summary(results, db: Path) -> None:
-    header = f"{'dataset':<30} {'table':<10} {'outcome':<10} {'rows':>8} {'requests':>8} {'MB':>7} {'seconds':>8}"
+    """A table of outcomes; `rows` is the size of the current vintage (also when unchanged)."""
+    dw = max([30, *(len(r.dataset) for r in results)])
+    tw = max([10, *(len(r.table_id or "-") for r in results)])
+    header = (
+        f"{'dataset':<{dw}} {'table':<{tw}} {'outcome':<10} {'rows':>8} {'requests':>8} "
+        f"{'MB':>7} {'seconds':>8}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
+        rows = "-" if r.table_rows is None else r.table_rows
         print(
-            f"{r.dataset:<30} {r.table_id or '-':<10} {r.outcome:<10} {r.rows:>8} "
+            f"{r.dataset:<{dw}} {r.table_id or '-':<{tw}} {r.outcome:<10} {rows:>8} "
             f"{r.requests:>8} {r.bytes / 1e6:>7.2f} {r.seconds:>8.2f}"
         )
-    total_rows = sum(r.rows for r in results)
+    counts = {o: sum(r.outcome == o for r in results) for o in ("loaded", "unchanged", "failed")}
+    outcomes = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
+    total_rows = sum(r.table_rows or 0 for r in results)
     total_req = sum(r.requests for r in results)
     total_s = sum(r.seconds for r in results)
     print("-" * len(header))
     print(
-        f"{len(results)} datasets, {total_rows} rows, {total_req} requests, {total_s:.2f} s → {db}"
+        f"{len(results)} datasets ({outcomes}), {total_rows} rows, {total_req} requests, "
+        f"{total_s:.2f} s → {db}"
     )
 
 
@@ -75,16 +102,18 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from ingest.run import fetch_table
 
     db = Path(args.db) if args.db else paths.staging_path()
+    selection = _selection(args.select or [])
     result = fetch_table(
         base_url=args.base_url.rstrip("/"),
         api=args.api,
         table=args.table,
         dataset=args.dataset,
         db=db,
-        selection=_selection(args.select or []),
+        selection=selection,
         lang=args.lang,
         full_refresh=args.full_refresh,
         progress=not args.quiet,
+        client_options=_client_options(args),
     )
     _print_ingest_summary([result], db)
     return 0
@@ -94,11 +123,14 @@ def cmd_load_file(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from ingest import load
-    from ingest.catalog import DATASET_NAME
     from ingest.jsonstat import parse
+    from ingest.run import check_target
 
-    if not DATASET_NAME.match(args.dataset):
-        raise CliError(f"--dataset {args.dataset!r} must be lowercase letters, digits and _")
+    db = Path(args.db) if args.db else paths.staging_path()
+    try:
+        check_target(db, args.dataset)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     path = Path(args.file)
     try:
         body = path.read_bytes()
@@ -107,7 +139,6 @@ def cmd_load_file(args: argparse.Namespace) -> int:
     dataset = parse(body)
     ext = dataset.extension or {}
     table = (ext.get("px") or {}).get("tableid") if isinstance(ext, dict) else None
-    db = Path(args.db) if args.db else paths.staging_path()
     db.parent.mkdir(parents=True, exist_ok=True)
     meta = load.LoadMeta(
         dataset=args.dataset,
@@ -144,7 +175,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
     from ingest.pxweb.client import PxWebClient
 
     base_url, api, lang = _endpoint(args)
-    with PxWebClient(base_url, api=api, lang=lang) as client:
+    with PxWebClient(base_url, api=api, lang=lang, **_client_options(args)) as client:
         if args.table:
             table_id = client.resolve_table_id(args.table)
             info = client.table(table_id)
@@ -216,8 +247,11 @@ def _endpoint(args: argparse.Namespace) -> tuple[str, str, str | None]:
     return src.base_url, src.api, args.lang or src.lang
 
 
+_RETRIES_HELP = "retries per request on 429, 5xx, timeouts and refused connections (default 5)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m ingest",
         description="Regional cleantech warehouse: load PxWeb statistics into DuckDB.",
     )
@@ -235,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="DuckDB file (default: the staging warehouse)")
     p.add_argument("--catalog", help="catalog file (default: catalog.yml)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--retries", type=int, help=_RETRIES_HELP)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("fetch", help="fetch any PxWeb table into raw.<dataset>")
@@ -255,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", help="language (sv, en, …)")
     p.add_argument("--db", help="DuckDB file (default: the staging warehouse)")
     p.add_argument("--full-refresh", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--retries", type=int, help=_RETRIES_HELP)
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("load-file", help="load a JSON-stat 1.x/2.0 file into raw.<dataset>")
@@ -283,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", help="show one table's variables and codes")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--catalog")
+    p.add_argument("--retries", type=int, help=_RETRIES_HELP)
     p.set_defaults(func=cmd_tables)
 
     p = sub.add_parser("pipeline", help="ingest → dbt build → quality gate → publish")
