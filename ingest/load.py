@@ -24,6 +24,9 @@ DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 META_COLUMNS = ("_source_table", "_source_updated", "_loaded_at", "_load_id")
 # Names a dimension column may not take (compared case-insensitively, as DuckDB does).
 RESERVED = {"value", "status", *META_COLUMNS, "_replaced_at", "_replaced_by_updated"}
+# Up to this many parts, overlapping splits are found from code sets (parts x parts matrices);
+# beyond, by sorting one key per cell.
+MAX_PARTS_PAIRWISE = 2000
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS raw;
@@ -97,8 +100,13 @@ def load_dataset(
         try:
             con.execute(DDL)
             _check_existing_columns(con, dataset, ids)
-            _stage(con, dataset, ids, view, meta.source_table, updated, now, load_id)
-            revised, unchanged = _revise(con, dataset, ids, table.num_rows, updated, now, load_id)
+            _create_revisions(con, dataset, ids)
+            # Writing the vintage is most of a load: check first whether it is identical.
+            unchanged = _identical(con, dataset, ids, view, table.num_rows)
+            revised = 0
+            if not unchanged:
+                _stage(con, dataset, ids, view, meta.source_table, updated, now, load_id)
+                revised = _revise(con, dataset, ids, updated, now, load_id)
             _replace_current(con, dataset, unchanged)
             _comment(con, dataset, meta, parts[0].label)
             _write_labels(con, dataset, dims)
@@ -195,7 +203,10 @@ def merge_parts(dataset: str, parts: list[Dataset]) -> tuple[pa.Table, list[Dime
         np.concatenate([remaps[k][i][p.positions(i)] for k, p in enumerate(parts)])
         for i in range(len(ids))
     ]
-    _check_unique_cells(dataset, ids, positions, [d.size for d in dims])
+    if len(parts) <= MAX_PARTS_PAIRWISE:
+        _check_disjoint_parts(dataset, ids, remaps, [d.size for d in dims])
+    else:
+        _check_unique_cells(dataset, ids, positions, [d.size for d in dims])
     columns = [
         pa.DictionaryArray.from_arrays(int_array(pos), string_array(d.codes))
         for pos, d in zip(positions, dims, strict=True)
@@ -236,6 +247,32 @@ def _merge_dimensions(parts: list[Dataset]) -> tuple[list[Dimension], list[list[
             )
         )
     return dims, remaps
+
+
+def _check_disjoint_parts(
+    dataset: str, ids: list[str], remaps: list[list[np.ndarray]], sizes: list[int]
+) -> None:
+    """Raise if two parts hold the same cell, from the parts' code sets (no per-cell work).
+
+    Each part is a dense cartesian product of its categories, so two parts share a cell exactly
+    when their code sets intersect in every dimension.
+    """
+    n = len(remaps)
+    overlap = ~np.eye(n, dtype=bool)
+    members = []
+    for i, size in enumerate(sizes):
+        m = np.zeros((n, size), dtype=np.float32)
+        for k in range(n):
+            m[k, remaps[k][i]] = 1.0
+        members.append(m)
+        overlap &= (m @ m.T) > 0  # parts a, b share a code of dimension i
+    pairs = np.argwhere(overlap)
+    if len(pairs):
+        a, b = (int(x) for x in pairs[0])
+        cell = {d: int(np.flatnonzero(m[a] * m[b])[0]) for d, m in zip(ids, members, strict=True)}
+        raise ValueError(
+            f"{dataset}: a cell appears in more than one part (parts {a} and {b}, positions {cell})"
+        )
 
 
 def _check_unique_cells(
@@ -330,30 +367,65 @@ def _stage(
     )
 
 
+def _create_revisions(con: duckdb.DuckDBPyConnection, dataset: str, ids: list[str]) -> None:
+    """Create `raw.<dataset>__revisions` if it does not exist."""
+    dims = ", ".join(f"{_q(i)} VARCHAR" for i in ids)
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {_table(f'{dataset}__revisions')} ({dims}, value DOUBLE, "
+        "status VARCHAR, _source_updated TIMESTAMPTZ, _replaced_at TIMESTAMPTZ, "
+        "_replaced_by_updated TIMESTAMPTZ, _load_id VARCHAR)"
+    )
+
+
+def _identical(
+    con: duckdb.DuckDBPyConnection, dataset: str, ids: list[str], view: str, n_new: int
+) -> bool:
+    """Whether the new vintage (the registered Arrow table) has exactly the current cells."""
+    if not _exists(con, dataset):
+        return False  # first load
+    current = _table(dataset)
+    new = [f"CAST({_q(i)} AS VARCHAR)" for i in ids]
+    new += ["CAST(value AS DOUBLE)", "CAST(status AS VARCHAR)"]
+    old = [*map(_q, ids), "value", "status"]
+    # Cheap filter first (two scans, no join): row count and an order-free sum of row hashes.
+    # Different => changed for sure; equal => almost surely identical, confirmed exactly below.
+    fingerprint = "SELECT count(*), sum(hash({})) FROM {}"  # noqa: S608 (quoted identifiers)
+    old_fp = con.execute(fingerprint.format(", ".join(old), current)).fetchone()
+    new_fp = con.execute(fingerprint.format(", ".join(new), _q(view))).fetchone()
+    if old_fp != new_fp or old_fp[0] != n_new:
+        return False
+    # Exact: no current cell lacks an identical new cell (NULL matches NULL), same count.
+    same = " AND ".join(
+        [f"o.{_q(i)} = n.{_q(i)}" for i in ids]
+        + ["o.value IS NOT DISTINCT FROM n.value", "o.status IS NOT DISTINCT FROM n.status"]
+    )
+    cols = ", ".join(f"{e} AS {c}" for e, c in zip(new, old, strict=True))
+    missing = _scalar(
+        con,
+        f"SELECT count(*) FROM {current} AS o ANTI JOIN "  # noqa: S608
+        f"(SELECT {cols} FROM {_q(view)}) AS n ON {same}",
+    )
+    return missing == 0
+
+
 def _revise(
     con: duckdb.DuckDBPyConnection,
     dataset: str,
     ids: list[str],
-    n_new: int,
     updated: str | None,
     now: datetime,
     load_id: str,
-) -> tuple[int, bool]:
-    """Copy current cells that the new vintage changes or drops into revisions; (count, unchanged)."""
-    current, revisions = _table(dataset), _table(f"{dataset}__revisions")
-    dims = ", ".join(f"{_q(i)} VARCHAR" for i in ids)
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {revisions} ({dims}, value DOUBLE, status VARCHAR, "
-        "_source_updated TIMESTAMPTZ, _replaced_at TIMESTAMPTZ, "
-        "_replaced_by_updated TIMESTAMPTZ, _load_id VARCHAR)"
-    )
+) -> int:
+    """Copy current cells that the staged vintage changes or drops into revisions; the count."""
     if not _exists(con, dataset):
-        return 0, False
+        return 0  # first load: nothing to revise
+    current, revisions = _table(dataset), _table(f"{dataset}__revisions")
     cols = ", ".join(_q(i) for i in ids)
     same_cell = " AND ".join(f"o.{_q(i)} = c.{_q(i)}" for i in ids)
     # EXCEPT compares NULLs as equal (a missing value that stays missing is no revision) and is
     # a single hash pass; cells are unique per vintage, so a semi join on the dimensions is exact.
-    revised = _scalar(
+    # (Table against table: faster here than against the Arrow view, whose strings are rehashed.)
+    return _scalar(
         con,
         f"INSERT INTO {revisions} "  # noqa: S608
         f"WITH changed AS (SELECT {cols}, value, status FROM {current} "
@@ -363,17 +435,13 @@ def _revise(
         f"FROM {current} AS o SEMI JOIN changed AS c ON {same_cell}",
         [now, updated, load_id],
     )
-    n_old = _scalar(con, f"SELECT count(*) FROM {current}")  # noqa: S608
-    # No old cell changed or dropped, and as many cells as before: the vintage is identical.
-    return revised, revised == 0 and n_old == n_new
 
 
 def _replace_current(con: duckdb.DuckDBPyConnection, dataset: str, unchanged: bool) -> None:
-    """Rename the staged vintage into `raw.<dataset>` (or drop it when nothing changed)."""
+    """Rename the staged vintage into `raw.<dataset>` (nothing was staged when nothing changed)."""
     stage = _table(_stage_name(dataset))
     if unchanged:
-        con.execute(f"DROP TABLE {stage}")
-        return
+        return  # nothing was staged
     con.execute(f"DROP TABLE IF EXISTS {_table(dataset)}")
     con.execute(f"ALTER TABLE {stage} RENAME TO {_q(dataset)}")
 

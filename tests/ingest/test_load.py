@@ -434,3 +434,53 @@ def test_accepts_an_open_connection_and_other_datasets_untouched(db: Path) -> No
 def test_meta_dataset_must_match(db: Path) -> None:
     with pytest.raises(ValueError, match="does not match"):
         load_dataset(db, "egss", [parse(make_doc())], meta(dataset="other"))
+
+
+def cube(regions: list[str], years: list[str], updated: str = T1) -> dict:
+    """A response whose value depends only on the cell, so that any split of it agrees."""
+    values = [float(int(r) * 10_000 + int(y)) for r in regions for y in years]
+    return make_doc(regions=regions, years=years, updated=updated, value=values)
+
+
+def test_parts_split_along_two_dimensions(tmp_path: Path) -> None:
+    """Parts that share codes in some dimensions but not all are disjoint and load as one."""
+    load_dataset(tmp_path / "a.duckdb", "egss", [parse(cube(REGIONS, YEARS))], meta())
+    parts = [
+        cube(["00", "01"], ["2019", "2020"]),
+        cube(["00", "01"], ["2021"]),
+        cube(["03", "04"], YEARS),
+    ]
+    result = load_dataset(tmp_path / "b.duckdb", "egss", [parse(p) for p in parts], meta())
+    assert result.rows == 12
+    assert current(tmp_path / "a.duckdb") == current(tmp_path / "b.duckdb")
+
+
+@pytest.mark.parametrize("pairwise", [True, False])
+def test_overlap_in_every_dimension_is_rejected(
+    db: Path, monkeypatch: pytest.MonkeyPatch, pairwise: bool
+) -> None:
+    """Both duplicate checks (code sets per part pair, and the per-cell sort) find one shared cell."""
+    if not pairwise:
+        monkeypatch.setattr(load_mod, "MAX_PARTS_PAIRWISE", 0)
+    parts = [
+        cube(["00", "01"], ["2019", "2020"]),
+        cube(["01", "03"], ["2020", "2021"]),  # shares exactly 01/2020 with the first part
+        cube(["04"], YEARS),
+    ]
+    with pytest.raises(ValueError, match="appears in more than one part"):
+        load_dataset(db, "egss", [parse(p) for p in parts], meta())
+    assert not db.exists()  # refused before the warehouse is touched
+
+
+def test_same_shape_with_one_changed_value_is_a_revision(db: Path) -> None:
+    """Same cell count, one value changed: not 'unchanged' (the fingerprint and join must see it)."""
+    load_dataset(db, "egss", [parse(make_doc())], meta())
+    values = [1000.0 + i for i in range(12)]
+    values[5] = None  # a value that becomes missing
+    result = load_dataset(db, "egss", [parse(make_doc(updated=T2, value=values))], meta())
+    assert result.outcome == "loaded" and result.revised_cells == 1
+    assert query(db, 'SELECT "Region", "Tid", value FROM raw.egss__revisions') == [
+        ("01", "2021", 1005.0)
+    ]
+    again = load_dataset(db, "egss", [parse(make_doc(updated=T2, value=values))], meta())
+    assert again.outcome == "unchanged" and again.revised_cells == 0
