@@ -17,4 +17,5 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 
-$py -m ingest run --source demo
+$py -m ingest pipeline --source demo
+$py -m ingest.dbt_runner "${CLEANTECH_WAREHOUSE:-warehouse/cleantech.duckdb}" --answers-only

@@ -1,0 +1,111 @@
+"""One writer at a time: an exclusive `flock` on a lock file beside the published warehouse.
+
+DuckDB allows one read-write process per file, and the write–audit–publish chain also copies and
+replaces the published file. Every writer (the CLI `pipeline`, the Airflow tasks) takes this lock
+first; a second run waits up to a timeout, then fails with a message that names the holder. The
+kernel drops a `flock` when its process dies (SIGKILL included), so a killed run never leaves a
+stale lock behind: the lock file itself may stay, its content (the holder's pid) is informational.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+from types import TracebackType
+
+DEFAULT_TIMEOUT_S = 600.0
+
+
+class WarehouseLocked(RuntimeError):
+    """Another process holds the warehouse writer lock and did not release it within the timeout."""
+
+    def __init__(self, lock_path: Path, holder: str, timeout: float) -> None:
+        self.lock_path = lock_path
+        self.holder = holder
+        self.timeout = timeout
+        super().__init__(
+            f"another pipeline run ({holder}) holds the warehouse lock {lock_path}; "
+            f"waited {timeout:g} s — let it finish, or stop it and run again"
+        )
+
+
+def lock_path_for(published: Path) -> Path:
+    """The lock file beside a published warehouse file (`cleantech.duckdb` → `cleantech.duckdb.lock`)."""
+    return published.with_name(published.name + ".lock")
+
+
+def default_timeout() -> float:
+    """Seconds a run waits for the lock (`CLEANTECH_LOCK_TIMEOUT` overrides; 0 = fail at once)."""
+    env = os.environ.get("CLEANTECH_LOCK_TIMEOUT")
+    return float(env) if env else DEFAULT_TIMEOUT_S
+
+
+class WriterLock:
+    """Exclusive, cross-process writer lock for one published warehouse (a context manager)."""
+
+    def __init__(self, published: Path, *, timeout: float | None = None, poll: float = 0.2) -> None:
+        self.path = lock_path_for(Path(published))
+        self.timeout = default_timeout() if timeout is None else timeout
+        self.poll = poll
+        self._fd: int | None = None
+
+    def holder(self) -> str:
+        """Who holds the lock, as written by the holder ("pid N on host, since …"), or "unknown"."""
+        try:
+            text = self.path.read_text(encoding="utf-8").strip()
+        except OSError:
+            return "pid unknown"
+        return text or "pid unknown"
+
+    def acquire(self) -> WriterLock:
+        """Take the lock, waiting up to `timeout` seconds; raise WarehouseLocked after that."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # O_CLOEXEC (Python's default) keeps the lock out of exec'd children such as dbt subprocesses.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + max(self.timeout, 0.0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = self.holder()
+                    os.close(fd)
+                    raise WarehouseLocked(self.path, holder, self.timeout) from None
+                time.sleep(self.poll)
+        os.ftruncate(fd, 0)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {stamp}\n".encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Release the lock (idempotent)."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lock."""
+        return self._fd is not None
+
+    def __enter__(self) -> WriterLock:
+        return self if self.held else self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()

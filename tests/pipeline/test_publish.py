@@ -1,0 +1,96 @@
+"""Publishing a staging warehouse: checkpointed, verified read-only, swapped atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest.pipeline import prepare_staging
+from ingest.publish import PublishFailed, publish, wal_path
+from tests.expectations.synth import build_warehouse
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def good_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_warehouse(tmp_path_factory.mktemp("synth") / "good.duckdb")
+
+
+def _staging_with_marker(good_db: Path, folder: Path, marker: str) -> Path:
+    staging = folder / "staging" / "cleantech.duckdb"
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(good_db, staging)
+    con = duckdb.connect(str(staging))
+    con.execute("create or replace table main.marker as select ? as v", [marker])
+    con.close()  # DuckDB may leave a .wal: publish must fold it in
+    return staging
+
+
+def test_publish_replaces_the_file_and_readers_keep_their_snapshot(
+    good_db: Path, tmp_path: Path
+) -> None:
+    published = tmp_path / "cleantech.duckdb"
+    publish(_staging_with_marker(good_db, tmp_path, "old"), published)
+    assert not wal_path(published).exists()
+
+    reader = duckdb.connect(str(published), read_only=True)
+    assert reader.execute("select v from main.marker").fetchone() == ("old",)
+
+    staging = _staging_with_marker(good_db, tmp_path, "new")
+    publish(staging, published)
+
+    assert not staging.exists(), "the staging file is moved onto the published path"
+    assert not wal_path(published).exists()
+    # the reader that opened the old file keeps reading it, without error
+    assert reader.execute("select v from main.marker").fetchone() == ("old",)
+    assert reader.execute("select count(*) from marts.fct_cleantech_region_year").fetchone()[0] > 0
+    reader.close()
+    # a new reader sees the new data
+    with duckdb.connect(str(published), read_only=True) as fresh:
+        assert fresh.execute("select v from main.marker").fetchone() == ("new",)
+
+
+def test_publish_refuses_a_build_without_marts(tmp_path: Path, good_db: Path) -> None:
+    published = tmp_path / "cleantech.duckdb"
+    shutil.copyfile(good_db, published)
+    before = sha(published)
+    staging = build_warehouse(tmp_path / "staging" / "cleantech.duckdb", marts=False)
+    with pytest.raises(PublishFailed, match="marts.dim_regions"):
+        publish(staging, published)
+    assert sha(published) == before
+
+
+def test_publish_refuses_a_file_that_is_not_a_database(tmp_path: Path, good_db: Path) -> None:
+    published = tmp_path / "cleantech.duckdb"
+    shutil.copyfile(good_db, published)
+    before = sha(published)
+    staging = tmp_path / "staging.duckdb"
+    staging.write_bytes(b"not a duckdb file" * 100)
+    with pytest.raises((PublishFailed, duckdb.Error)):
+        publish(staging, published)
+    assert sha(published) == before
+
+
+def test_prepare_staging_starts_from_the_published_file_and_drops_stale_state(
+    tmp_path: Path, good_db: Path
+) -> None:
+    published = tmp_path / "cleantech.duckdb"
+    shutil.copyfile(good_db, published)
+    staging = tmp_path / "staging" / "cleantech.duckdb"
+    staging.parent.mkdir()
+    staging.write_bytes(b"half-written by a killed run")
+    wal_path(staging).write_bytes(b"stale wal")
+    prepare_staging(published, staging)
+    assert sha(staging) == sha(published)
+    assert not wal_path(staging).exists()
+    # no published file yet: the build starts empty
+    fresh = tmp_path / "other" / "cleantech.duckdb"
+    prepare_staging(fresh, tmp_path / "other" / "staging" / "cleantech.duckdb")
+    assert not (tmp_path / "other" / "staging" / "cleantech.duckdb").exists()
