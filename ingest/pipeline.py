@@ -396,7 +396,28 @@ def run_pipeline(
         f"[pipeline {result.run_id}] published {published} in {sum(result.timings.values()):.1f} s "
         f"({', '.join(f'{k} {v:.1f} s' for k, v in result.timings.items())})"
     )
+    _publish_extras(published, say)
     return result
+
+
+def _publish_extras(published: Path, say: Callable[[str], None]) -> None:
+    """The analyst-facing files beside a new publish: the HTML report and Parquet exports.
+
+    They read the published file read-only, outside the writer lock; a failure here says so in one
+    line without pretending the (already published) warehouse failed."""
+    from ingest.export import export_parquet
+    from ingest.report import build_report
+
+    try:
+        report = build_report(published, published.parent / "report.html")
+        files = export_parquet(published, published.parent / "parquet")
+    except Exception as exc:
+        raise PipelineFailed(
+            f"the warehouse {published} was published, but writing the report or Parquet "
+            f"exports failed: {_one_line(exc)}",
+            stage="report",
+        ) from exc
+    say(f"report: {report}; Parquet: {len(files)} mart tables in {published.parent / 'parquet'}")
 
 
 class _Stop(Exception):
@@ -446,10 +467,8 @@ def _ingest(
             pause_point("ingest")  # mid-ingest: one dataset written, the others not yet
     failed = [r for r in result.ingest if r["outcome"] == "failed"]
     if failed:
-        first = failed[0]
-        raise _Stop(
-            f"ingest failed for {len(failed)} dataset(s): {first['dataset']}: {first['message']}"
-        )
+        # IngestResult messages already name their dataset.
+        raise _Stop(f"ingest failed for {len(failed)} dataset(s): {failed[0]['message']}")
 
 
 def _dbt(staging: Path, full_refresh: bool, say: Callable[[str], None]) -> str | None:
