@@ -7,7 +7,7 @@ DEMO_PORT ?= 8123
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export PXWEB_DEMO_URL := http://127.0.0.1:$(DEMO_PORT)/api/v2
 
-.PHONY: run test lint bench clean install airflow report serve-demo
+.PHONY: run pipeline test lint bench clean install airflow report serve-demo
 
 install: .venv/.installed
 
@@ -17,9 +17,18 @@ install: .venv/.installed
 	UV_PROJECT_ENVIRONMENT=.venv $(UV) sync --frozen --inexact --all-extras --quiet
 	@touch $@
 
-# Start the local PxWeb server with the demo snapshot, run the main job against it, stop the server.
+# The main job through Airflow: migrate a SQLite metadata DB under .airflow/, start the local PxWeb
+# server with the demo snapshot, run the DAGs in order (ingest → transform → report), stop the server.
 run: install
+	@bash scripts/airflow_run.sh $(DEMO_PORT)
+
+# The same chain without Airflow (python -m ingest pipeline), against the local server.
+pipeline: install
 	@bash scripts/run_demo.sh $(DEMO_PORT)
+
+# Airflow's UI with the project's DAGs (airflow standalone); Ctrl-C stops it cleanly.
+airflow: install
+	@bash scripts/airflow_standalone.sh $(DEMO_PORT)
 
 test: install
 	$(PY) -m pytest

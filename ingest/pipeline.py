@@ -396,11 +396,11 @@ def run_pipeline(
         f"[pipeline {result.run_id}] published {published} in {sum(result.timings.values()):.1f} s "
         f"({', '.join(f'{k} {v:.1f} s' for k, v in result.timings.items())})"
     )
-    _publish_extras(published, say)
+    publish_extras(published, say)
     return result
 
 
-def _publish_extras(published: Path, say: Callable[[str], None]) -> None:
+def publish_extras(published: Path, say: Callable[[str], None] = print) -> None:
     """The analyst-facing files beside a new publish: the HTML report and Parquet exports.
 
     They read the published file read-only, outside the writer lock; a failure here says so in one
