@@ -62,4 +62,7 @@ if [[ $status -ne 0 ]]; then
   echo "error: the Airflow run failed (full log: $log)" >&2
   exit "$status"
 fi
+echo
+# A few answers from the marts, straight from the published file (read-only).
+"$py" -m ingest.dbt_runner "$("$py" -c 'from ingest.paths import published_path; print(published_path())')" --answers-only
 echo "done in $(( $(date +%s) - started )) s"
