@@ -42,7 +42,7 @@ lint: install
 bench: install
 	$(PY) bench/run_all.py
 
-# The HTML report and Parquet exports from the published warehouse.
+# The HTML report from the published warehouse (the pipeline also writes it, and Parquet, on publish).
 report: install
 	$(PY) -m ingest report
 
