@@ -21,10 +21,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import yaml
+from ingest.sql import qualified, split_qualified
+from ingest.sql import quote_ident as _q
+
+if TYPE_CHECKING:  # duckdb and yaml are imported where used: the DAG processor imports this module
+    import duckdb
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 RAW_TEMPLATE = SUITES_DIR / "raw" / "_template.yml"
@@ -231,6 +234,8 @@ def _resolve(value: Any, ctx: dict[str, Any], where: str) -> Any:
 def load_suites(catalog: Any = None, suites_dir: Path = SUITES_DIR) -> list[dict[str, Any]]:
     """Read every suite file, fill `$placeholders` from the catalog, and add template suites for
     catalog datasets that have no raw suite file of their own."""
+    import yaml
+
     catalog = _catalog_obj(catalog)
     files = sorted(p for p in suites_dir.rglob("*.yml") if not p.name.startswith("_"))
     raw_bodies = [(p, yaml.safe_load(p.read_text(encoding="utf-8"))) for p in files]
@@ -246,6 +251,10 @@ def load_suites(catalog: Any = None, suites_dir: Path = SUITES_DIR) -> list[dict
     for path, body in raw_bodies:
         if not isinstance(body, dict) or "suite" not in body or "table" not in body:
             raise SuiteError(f"{path}: a suite needs 'suite', 'table' and 'expectations'")
+        try:
+            split_qualified(str(body["table"]))
+        except ValueError as exc:
+            raise SuiteError(f"{path}: 'table' must be schema.table: {exc}") from exc
         ctx = _dataset_context(catalog, body.get("dataset"))
         where = f"{path.name} ({body['suite']})"
         suite = {k: _resolve(v, ctx, where) for k, v in body.items() if k != "expectations"}
@@ -270,12 +279,13 @@ def load_suites(catalog: Any = None, suites_dir: Path = SUITES_DIR) -> list[dict
 # Derived checks: each returns (frame, GX expectation type, kwargs, index columns, description)
 
 
-def _q(ident: str) -> str:
-    return '"' + ident.replace('"', '""') + '"'
+def _table_ref(suite: dict[str, Any]) -> str:
+    """The suite's `schema.table` (from YAML) as a quoted SQL reference."""
+    return qualified(*split_qualified(str(suite["table"])))
 
 
 def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    schema, name = table.split(".", 1)
+    schema, name = split_qualified(table)
     rows = con.execute(
         "select column_name, data_type from information_schema.columns "
         "where table_schema = ? and table_name = ? order by ordinal_position",
@@ -313,6 +323,8 @@ def _check_schema(con, suite, item, frame):  # noqa: ANN001, ARG001
 
 
 def _dim_sizes(con, suite, item, frame) -> dict[str, int]:  # noqa: ANN001, ARG001
+    import duckdb
+
     dims: list[str] = item["dims"]
     selection: dict[str, Any] = item.get("selection") or {}
     sizes: dict[str, int] = {}
@@ -354,7 +366,7 @@ def _check_county_totals(con, suite, item, frame):  # noqa: ANN001, ARG001
     region, groups = item["region_dim"], list(item["group_dims"])
     national, counties = str(item.get("national_code", "00")), list(item["county_codes"])
     tol = float(item["tolerance"])
-    t = suite["table"]
+    t = _table_ref(suite)
     gcols = ", ".join(f"n.{_q(g)}" for g in groups)
     join = " and ".join(f"n.{_q(g)} = c.{_q(g)}" for g in groups) or "true"
     cgroup = ", ".join(_q(g) for g in groups)
@@ -383,7 +395,7 @@ def _check_county_totals(con, suite, item, frame):  # noqa: ANN001, ARG001
 def _check_yoy(con, suite, item, frame):  # noqa: ANN001, ARG001
     series, time_dim = list(item["series_dims"]), item["time_dim"]
     bound, min_base = float(item["max_abs_change"]), float(item.get("min_base", 0))
-    t = suite["table"]
+    t = _table_ref(suite)
     part = ", ".join(_q(s) for s in series)
     sql = f"""
         with v as (
@@ -411,7 +423,7 @@ def _check_freshness(con, suite, item, frame):  # noqa: ANN001, ARG001
 
     max_age = float(os.environ.get("CLEANTECH_MAX_SOURCE_AGE_DAYS") or item["max_age_days"])
     column = item.get("column", "_source_updated")
-    row = con.execute(f"select max({_q(column)}) from {suite['table']}").fetchone()  # noqa: S608
+    row = con.execute(f"select max({_q(column)}) from {_table_ref(suite)}").fetchone()  # noqa: S608
     updated = row[0] if row else None
     now = datetime.now(UTC)
     if updated is not None and updated.tzinfo is None:
@@ -597,6 +609,8 @@ def run_gate(
     source = context.data_sources.add_pandas("warehouse")
     outcomes: list[ExpectationOutcome] = []
 
+    import duckdb
+
     con = duckdb.connect(str(db), read_only=True)
     try:
         present = {
@@ -620,8 +634,7 @@ def run_gate(
                     [],
                 )
             else:
-                schema, name = table.split(".", 1)
-                frame = con.execute(f"select * from {_q(schema)}.{_q(name)}").df()  # noqa: S608
+                frame = con.execute(f"select * from {_table_ref(suite)}").df()  # noqa: S608
                 index = [c for c in suite.get("key") or [] if c in frame.columns]
                 main: list = []
                 batches[suite["suite"]] = (frame, main, index)
@@ -696,6 +709,7 @@ def _derived_batch(con, suite: dict, frame: Any) -> tuple[Any, list, list[str]] 
     Each check's rows carry its name in the `check` column and fill only their own columns, so the
     other checks' expectations see NULL there (ignored), and one validation covers them all.
     """
+    import duckdb
     import pandas as pd
 
     frames, items, index = [], [], ["check"]

@@ -1,18 +1,33 @@
 """Parquet export of the marts, for BI tools and notebooks that prefer files to a DuckDB database.
 
 `export_parquet(db, out_dir)` writes every table and view of schema `marts` to
-`out_dir/<table>.parquet`. Each file is written to a temporary name and renamed into place, so a
-reader sees either the previous export or the new one, never a half-written file.
-`python -m ingest.export [DB] [OUT_DIR]` runs it by hand.
+`out_dir/<table>.parquet`. Each file is written to its own uniquely named temporary file in
+`out_dir` and renamed into place, so a reader sees either the previous export or the new one,
+never a half-written file, and several exports running at once (two publishes, a manual
+`make export` beside the DAG) do not write through each other's temporary files.
+
+Every file carries Parquet key-value metadata saying what it is, read from `marts.data_vintage`:
+`cleantech.table` (the mart), `cleantech.is_demo` (`true` when the figures are the demo snapshot,
+not official statistics), `cleantech.source_updated` (JSON object: dataset → the source's `updated`
+of the vintage exported) and `cleantech.exported_at`. `python -m ingest.export [DB] [OUT_DIR]`
+runs it by hand.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from ingest.sql import qualified
 
 SCHEMA = "marts"
+VINTAGE_TABLE = "data_vintage"
+METADATA_PREFIX = "cleantech."
 
 
 def mart_tables(con: object) -> list[str]:
@@ -23,6 +38,25 @@ def mart_tables(con: object) -> list[str]:
         [SCHEMA],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def vintage_metadata(con: Any, tables: list[str]) -> dict[str, str]:
+    """The demo flag and source vintages from `marts.data_vintage` (empty if that mart is absent)."""
+    if VINTAGE_TABLE not in tables:
+        return {}
+    rows = con.execute(
+        f"select dataset, cast(source_updated as varchar), coalesce(is_demo, false) "  # noqa: S608
+        f"from {qualified(SCHEMA, VINTAGE_TABLE)} order by dataset"
+    ).fetchall()
+    return {
+        "is_demo": "true" if any(r[2] for r in rows) else "false",
+        "source_updated": json.dumps({r[0]: r[1] for r in rows}, sort_keys=True),
+    }
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (COPY options and paths take no bound parameters)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def export_parquet(db: Path, out_dir: Path) -> list[Path]:
@@ -41,22 +75,48 @@ def export_parquet(db: Path, out_dir: Path) -> list[Path]:
             raise RuntimeError(
                 f"{db}: schema {SCHEMA} has no tables; build the marts with dbt first"
             )
+        common = vintage_metadata(con, tables)
+        common["exported_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         for table in tables:
             target = out_dir / f"{table}.parquet"
-            tmp = out_dir / f".{table}.parquet.tmp"
-            try:
-                con.table(f"{SCHEMA}.{_quote(table)}").write_parquet(str(tmp), compression="zstd")
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
+            meta = {**common, "table": f"{SCHEMA}.{table}"}
+            _write_one(con, table, target, meta)
             written.append(target)
     finally:
         con.close()
     return written
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+def _write_one(con: Any, table: str, target: Path, meta: dict[str, str]) -> None:
+    """COPY one mart to a unique temporary file beside `target`, then rename it into place."""
+    fd, name = tempfile.mkstemp(prefix=f".{table}.", suffix=".parquet.tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    kv = ", ".join(
+        f"{_literal(METADATA_PREFIX + key)}: {_literal(value)}" for key, value in meta.items()
+    )
+    try:
+        con.execute(
+            f"COPY (SELECT * FROM {qualified(SCHEMA, table)}) TO {_literal(str(tmp))} "  # noqa: S608
+            f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{kv}}})"
+        )
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the exports are meant to be shared
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after a successful rename; removed after a failure
+
+
+def read_export_metadata(path: Path) -> dict[str, str]:
+    """The `cleantech.*` key-value metadata of an exported Parquet file, without the prefix."""
+    import pyarrow.parquet as pq
+
+    raw = pq.read_metadata(path).metadata or {}
+    out = {}
+    for key, value in raw.items():
+        k = key.decode("utf-8")
+        if k.startswith(METADATA_PREFIX):
+            out[k.removeprefix(METADATA_PREFIX)] = value.decode("utf-8")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

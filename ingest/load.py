@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from ingest.jsonstat import Dataset, Dimension, index_dtype, int_array, string_array
+from ingest.sql import qualified
+from ingest.sql import quote_ident as _q
 
 __all__ = ["LoadMeta", "LoadResult", "last_loaded_updated", "load_dataset", "log_failure"]
 
@@ -108,6 +110,11 @@ def load_dataset(
                 _stage(con, dataset, ids, view, meta.source_table, updated, now, load_id)
                 revised = _revise(con, dataset, ids, updated, now, load_id)
             _replace_current(con, dataset, unchanged)
+            if unchanged:
+                # A republish without changes: same cells, possibly a newer `updated`. Move the
+                # vintage's timestamp with raw._datasets (the freshness check reads this column);
+                # no cell was replaced, so nothing goes to revisions.
+                _touch_source_updated(con, dataset, updated)
             _comment(con, dataset, meta, parts[0].label)
             _write_labels(con, dataset, dims)
             _write_dataset_row(con, dataset, meta, parts[0], updated)
@@ -392,6 +399,8 @@ def _identical(
     fingerprint = "SELECT count(*), sum(hash({})) FROM {}"  # noqa: S608 (quoted identifiers)
     old_fp = con.execute(fingerprint.format(", ".join(old), current)).fetchone()
     new_fp = con.execute(fingerprint.format(", ".join(new), _q(view))).fetchone()
+    if old_fp is None or new_fp is None:  # an aggregate always returns one row
+        raise RuntimeError(f"raw.{dataset}: the fingerprint query returned no row")
     if old_fp != new_fp or old_fp[0] != n_new:
         return False
     # Exact: no current cell lacks an identical new cell (NULL matches NULL), same count.
@@ -444,6 +453,17 @@ def _replace_current(con: duckdb.DuckDBPyConnection, dataset: str, unchanged: bo
         return  # nothing was staged
     con.execute(f"DROP TABLE IF EXISTS {_table(dataset)}")
     con.execute(f"ALTER TABLE {stage} RENAME TO {_q(dataset)}")
+
+
+def _touch_source_updated(
+    con: duckdb.DuckDBPyConnection, dataset: str, updated: str | None
+) -> None:
+    """Set `_source_updated` of the current vintage to the source's (new) `updated`."""
+    con.execute(
+        f"UPDATE {_table(dataset)} SET _source_updated = CAST(? AS TIMESTAMPTZ) "  # noqa: S608
+        "WHERE _source_updated IS DISTINCT FROM CAST(? AS TIMESTAMPTZ)",
+        [updated, updated],
+    )
 
 
 def _comment(
@@ -570,14 +590,9 @@ def _exists(con: duckdb.DuckDBPyConnection, dataset: str) -> bool:
     )
 
 
-def _q(identifier: str) -> str:
-    """Quote an identifier for DuckDB (double quotes doubled)."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def _table(name: str) -> str:
     """A quoted `raw.<name>` reference."""
-    return f"raw.{_q(name)}"
+    return qualified("raw", name)
 
 
 def _stage_name(dataset: str) -> str:

@@ -12,7 +12,9 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-import duckdb
+from ingest.sql import qualified, split_qualified
+
+# duckdb is imported inside the functions: the Airflow DAG processor imports this module.
 
 # Tables a publishable warehouse must hold (the analyst-facing marts, DESIGN "Published warehouse").
 REQUIRED_TABLES: tuple[str, ...] = (
@@ -33,6 +35,8 @@ def wal_path(db: Path) -> Path:
 
 def checkpoint(db: Path) -> None:
     """Fold the WAL into the database file and close it, so the file alone is complete."""
+    import duckdb
+
     con = duckdb.connect(str(db))
     try:
         con.execute("CHECKPOINT")
@@ -44,6 +48,8 @@ def checkpoint(db: Path) -> None:
 
 def verify(db: Path, required: Iterable[str] = REQUIRED_TABLES) -> dict[str, int]:
     """Open `db` read-only and count the rows of each required table; raise PublishFailed if any is missing."""
+    import duckdb
+
     counts: dict[str, int] = {}
     try:
         con = duckdb.connect(str(db), read_only=True)
@@ -60,8 +66,8 @@ def verify(db: Path, required: Iterable[str] = REQUIRED_TABLES) -> dict[str, int
         if missing:
             raise PublishFailed(f"{db} lacks {', '.join(missing)}: not publishing it")
         for table in required:
-            schema, name = table.split(".", 1)
-            row = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()  # noqa: S608
+            ref = qualified(*split_qualified(table))
+            row = con.execute(f"select count(*) from {ref}").fetchone()  # noqa: S608
             counts[table] = int(row[0]) if row else 0
     except duckdb.Error as exc:
         raise PublishFailed(f"{db} failed verification: {exc}") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -65,10 +66,25 @@ def build_report(db: Path, out: Path) -> Path:
     data = load_report_data(db)
     html = render_report(data, source_name=db.name)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, out)
+    _write_atomically(out, html)
     return out
+
+
+def _write_atomically(out: Path, text: str) -> None:
+    """Write `text` to a uniquely named temporary file beside `out`, then rename it into place.
+
+    A unique name (not a fixed `.report.html.tmp`) lets several writers run at once: each renames
+    its own complete file, the last one wins, and a reader never sees a half-written report.
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the report is meant to be shared
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after a successful rename; removed after a failure
 
 
 # --------------------------------------------------------------------------------------- reading

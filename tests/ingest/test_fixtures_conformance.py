@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,19 +11,19 @@ import pytest
 
 from ingest.jsonstat import Dataset, JsonStatError, parse_file
 from ingest.load import LoadMeta, load_dataset
+from tests.conftest import FIXTURES
 
 
-def fixtures_dir() -> Path:
-    """The shared pxweb-fixtures folder (env CLEANTECH_SHARED points at the shared root)."""
-    shared = os.environ.get("CLEANTECH_SHARED")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[2] / ".." / "shared"
-    return (root / "reference" / "pxweb-fixtures").resolve()
+@pytest.fixture(autouse=True)
+def _require_fixtures(fixtures_dir: Path) -> None:
+    """Fail (never skip) without the shared fixtures: a clean checkout must not pass by testing
+    nothing. `fixtures_dir` (tests/conftest.py) already fails when ../shared is missing."""
+    if not fixtures_dir.is_dir() or not any(fixtures_dir.glob("*.json")):
+        pytest.fail(
+            f"shared PxWeb fixtures not found at {fixtures_dir}: check out ../shared beside the "
+            "repo or set CLEANTECH_SHARED to its path"
+        )
 
-
-FIXTURES = fixtures_dir()
-pytestmark = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"shared fixtures not found at {FIXTURES}"
-)
 
 # JSON-stat datasets: file -> (version prefix, ids, sizes, cells). Metadata responses have 0 cells.
 DATASETS = {

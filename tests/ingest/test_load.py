@@ -282,6 +282,29 @@ def test_reload_identical_with_nulls_is_unchanged(db: Path) -> None:
     assert query(db, "SELECT count(*) FROM raw.egss__revisions") == [(0,)]
 
 
+def test_republish_without_changes_moves_source_updated(db: Path) -> None:
+    """Same cells, newer `updated`: still 'unchanged' and no revisions, but the vintage's
+    `_source_updated` follows raw._datasets (else the freshness check would warn wrongly)."""
+    first = load_dataset(db, "egss", [parse(make_doc(updated=T1))], meta())
+    again = load_dataset(db, "egss", [parse(make_doc(updated=T2))], meta())
+    assert again.outcome == "unchanged" and again.revised_cells == 0
+    assert query(db, "SELECT count(*) FROM raw.egss__revisions") == [(0,)]
+    assert query(db, "SELECT updated FROM raw._datasets WHERE dataset = 'egss'") == [(T2,)]
+    assert query(
+        db, "SELECT DISTINCT _source_updated = CAST(? AS TIMESTAMPTZ) FROM raw.egss", [T2]
+    ) == [(True,)]
+    assert query(db, "SELECT DISTINCT _load_id FROM raw.egss") == [(first.load_id,)]
+    assert last_loaded_updated(db, "egss") == T2
+    # a later real revision records the republished vintage as the one it replaced
+    changed = make_doc(updated="2026-05-15T06:00:00Z", value=[5.0] * 12)
+    assert load_dataset(db, "egss", [parse(changed)], meta()).revised_cells == 12
+    assert query(
+        db,
+        "SELECT DISTINCT _source_updated = CAST(? AS TIMESTAMPTZ) FROM raw.egss__revisions",
+        [T2],
+    ) == [(True,)]
+
+
 def test_revised_vintage_keeps_old_values_in_revisions(db: Path) -> None:
     load_dataset(db, "egss", [parse(make_doc())], meta())
     revised = make_doc(updated=T2, years=["2019", "2020"])  # 2021 dropped by the source

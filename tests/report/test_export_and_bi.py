@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
-from ingest.export import export_parquet
+import ingest.export as export_mod
+from ingest.export import export_parquet, read_export_metadata
 
 MARTS = {"dim_regions", "fct_cleantech_region_year", "cleantech_growth", "data_vintage"}
 
@@ -75,3 +80,71 @@ def test_storage_version_recipe_for_older_drivers(marts_db: Path, tmp_path: Path
         con.execute("detach compat")
     with duckdb.connect(str(compat), read_only=True) as con:
         assert con.execute("select count(*) from marts.dim_regions").fetchone()[0] == 22
+
+
+def _run_at_once(n: int, work: Callable[[int], object]) -> list[BaseException]:
+    """Run `work(i)` in n threads released together; the exceptions they raised."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            work(i)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_concurrent_exports_to_one_folder_all_succeed(marts_db: Path, tmp_path: Path) -> None:
+    """Four exports at once into the same folder: unique temp files, so none collides with
+    another's temp file (a fixed `.<table>.parquet.tmp` raced: FileNotFoundError / IO errors)."""
+    out = tmp_path / "parquet"
+    errors = _run_at_once(4, lambda _: export_parquet(marts_db, out))
+    assert errors == []
+    assert not [p.name for p in out.iterdir() if not p.name.endswith(".parquet")], "temp files left"
+    with duckdb.connect(str(marts_db), read_only=True) as con:
+        for path in out.iterdir():
+            table = con.table(f"marts.{path.stem}")
+            assert con.read_parquet(str(path)).shape == table.shape, path.name
+
+
+def test_parquet_files_carry_demo_and_vintage_metadata(marts_db: Path, tmp_path: Path) -> None:
+    paths = export_parquet(marts_db, tmp_path / "parquet")
+    with duckdb.connect(str(marts_db), read_only=True) as con:
+        vintage = dict(
+            con.execute(
+                "select dataset, cast(source_updated as varchar) from marts.data_vintage"
+            ).fetchall()
+        )
+        is_demo = con.execute("select bool_or(is_demo) from marts.data_vintage").fetchone()[0]
+    assert is_demo is True  # the suite-wide warehouse is the demo snapshot
+    for path in paths:
+        meta = read_export_metadata(path)
+        assert meta["table"] == f"marts.{path.stem}"
+        assert meta["is_demo"] == "true"
+        assert json.loads(meta["source_updated"]) == vintage and vintage
+        assert meta["exported_at"]
+        # what a BI tool or pyarrow sees, without this project's helper
+        raw = pq.read_schema(path).metadata
+        assert raw[b"cleantech.is_demo"] == b"true"
+
+
+def test_failed_export_leaves_no_temp_file(
+    marts_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "parquet"
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export_mod.os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        export_parquet(marts_db, out)
+    assert list(out.iterdir()) == []

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from pathlib import Path
 
 import duckdb
 import pytest
 
+import ingest.report as report_mod
 from ingest.report import build_report, load_report_data, render_report
 from tests.report import browser
 
@@ -97,3 +99,63 @@ def test_no_demo_note_for_real_data(marts_db: Path) -> None:
 def test_missing_warehouse_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="warehouse file not found"):
         build_report(tmp_path / "nope.duckdb", tmp_path / "report.html")
+
+
+def test_concurrent_report_writes_all_succeed_and_file_is_whole(tmp_path: Path) -> None:
+    """Writers at once on one report path: each writes its own temp file (a fixed
+    `.report.html.tmp` made them write through each other and rename a vanished file)."""
+    out = tmp_path / "report.html"
+    bodies = [chr(ord("a") + i) * 2_000_000 for i in range(4)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(bodies))
+
+    def work(body: str) -> None:
+        try:
+            barrier.wait()
+            for _ in range(5):
+                report_mod._write_atomically(out, body)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert out.read_text(encoding="utf-8") in bodies  # one writer's complete file
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"], "temp files left"
+
+
+def test_concurrent_build_report_all_succeed(marts_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            build_report(marts_db, out)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert out.read_text(encoding="utf-8").rstrip().endswith("</html>")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_failed_report_write_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report_mod.os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        report_mod._write_atomically(tmp_path / "report.html", "<html></html>")
+    assert list(tmp_path.iterdir()) == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -14,21 +13,24 @@ import orjson
 import pytest
 
 from ingest.pxweb.models import TableMetadata, Variable
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from tests.conftest import FIXTURES, SHARED
 
 
 def shared_dir() -> Path:
     """The shared read-only references (`CLEANTECH_SHARED` overrides `../shared`)."""
-    env = os.environ.get("CLEANTECH_SHARED")
-    return Path(env) if env else REPO_ROOT.parent / "shared"
+    return SHARED
 
 
 def fixture_json(name: str) -> Any:
-    """A captured PxWeb response from `reference/pxweb-fixtures/`."""
-    path = shared_dir() / "reference" / "pxweb-fixtures" / name
+    """A captured PxWeb response from `reference/pxweb-fixtures/`; FAILS (never skips) when it is
+    missing, so a checkout without ../shared cannot pass by silently testing nothing."""
+    path = FIXTURES / name
     if not path.exists():
-        pytest.skip(f"shared fixture {path} not available")
+        pytest.fail(
+            f"shared fixture {path} not found: check out ../shared beside the repo or set "
+            "CLEANTECH_SHARED to its path",
+            pytrace=False,
+        )
     return orjson.loads(path.read_bytes())
 
 

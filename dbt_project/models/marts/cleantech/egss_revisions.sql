@@ -16,6 +16,19 @@ replaced_values as (
 
 ),
 
+datasets as (
+
+    select * from {{ ref('stg_pxweb__datasets') }}
+
+),
+
+-- like the other marts: the whole warehouse is demo data when any loaded dataset is
+demo_flag as (
+
+    select bool_or(is_demo) as is_demo from datasets
+
+),
+
 vintages as (
 
     select
@@ -93,9 +106,11 @@ final as (
         status,
         current_value,
         change_to_current,
-        replaced_at
+        replaced_at,
+        coalesce(demo_flag.is_demo, false) as is_demo
 
     from with_current
+    cross join demo_flag
 
 )
 

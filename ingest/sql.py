@@ -1,0 +1,29 @@
+"""SQL identifier quoting for DuckDB, shared by every module that builds SQL from names.
+
+Names that come from files (suite YAML, the catalog, dimension ids of a response) are pasted into
+SQL only through these helpers; values are always bound as parameters instead.
+"""
+
+from __future__ import annotations
+
+__all__ = ["qualified", "quote_ident"]
+
+
+def quote_ident(name: str) -> str:
+    """Quote one identifier for DuckDB: wrap it in double quotes, doubling any embedded `"`."""
+    if not isinstance(name, str):
+        raise TypeError(f"an identifier must be a string, not {type(name).__name__}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, table: str) -> str:
+    """A quoted `"schema"."table"` reference."""
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+def split_qualified(name: str) -> tuple[str, str]:
+    """Split a `schema.table` name (as written in a suite or a required-table list) in two."""
+    schema, sep, table = name.partition(".")
+    if not sep or not schema or not table:
+        raise ValueError(f"{name!r} is not a schema-qualified table name (schema.table)")
+    return schema, table
