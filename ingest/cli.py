@@ -6,9 +6,11 @@ Every failure exits non-zero with a one-line reason on stderr; `--debug` shows t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ipaddress
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,22 +21,90 @@ class CliError(Exception):
     """Bad arguments or input, reported as one line."""
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage block): every failure is one line on stderr."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
+_Parser = OneLineParser  # the name this module used before
+
+
+def one_line(exc: BaseException, *, with_type: bool = False) -> str:
+    """An exception as one line: its first non-empty message line (`OSError`s as `path: reason`),
+    prefixed with the exception type when `with_type`; the type name when there is no message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        text = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if with_type else text
+
+
+def run_main(func: Callable[[], int | None], *, debug: bool = False) -> int:
+    """Run a command-line body: its exit code, or one `error: …` line on stderr and non-zero for
+    any exception (2 for a CliError, 130 for Ctrl-C); `debug` re-raises (to show the traceback).
+    Every `main()` of the package goes through this, with a OneLineParser for its arguments."""
+    try:
+        return int(func() or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every failure: one line on stderr, non-zero exit
+        if debug:
+            raise
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, CliError) else 1
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port (0 = any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0–65535, not {port}")
+    return port
+
+
+def warn_if_exposed(host: str) -> None:
+    """One warning line on stderr when the demo server listens beyond loopback: its `/_control`
+    fault-injection endpoints have no authentication."""
+    if host == "localhost":
+        return
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    print(
+        f"warning: serving on {host}: the unauthenticated /_control fault-injection endpoints "
+        "are exposed to the network (use --host 127.0.0.1 to keep them local)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _selection(pairs: Sequence[str]) -> dict[str, str | list[str]]:
-    """`VAR=CODES` pairs (CODES comma-separated or `*`) as a selection mapping."""
-    selection: dict[str, str | list[str]] = {}
+    """`VAR=CODES` pairs (CODES comma-separated or `*`) as a selection mapping; a variable given
+    more than once gets the codes of all its pairs (`Region=01 --select Region=03` → 01,03)."""
+    merged: dict[str, list[str]] = {}
     for pair in pairs:
         var, sep, codes = pair.partition("=")
         if not sep or not var.strip() or not codes.strip():
             raise CliError(f"--select expects VAR=CODES (comma-separated or *), got {pair!r}")
-        items = [c.strip() for c in codes.split(",") if c.strip()]
-        selection[var.strip()] = items[0] if len(items) == 1 and _is_expression(items[0]) else items
+        items = merged.setdefault(var.strip(), [])
+        items += [c.strip() for c in codes.split(",") if c.strip() and c.strip() not in items]
+    selection: dict[str, str | list[str]] = {}
+    for var, items in merged.items():
+        expressions = [c for c in items if _is_expression(c)]
+        if expressions and len(items) > 1:
+            raise CliError(
+                f"--select {var}: {expressions[0]!r} selects by expression and cannot be combined "
+                f"with other codes ({', '.join(items)})"
+            )
+        selection[var] = items[0] if expressions else items
     return selection
 
 
@@ -45,21 +115,79 @@ def _is_expression(code: str) -> bool:
 def cmd_run(args: argparse.Namespace) -> int:
     from ingest.run import ingest_all
 
-    db = Path(args.db) if args.db else paths.staging_path()
-    results = ingest_all(
-        db=db,
-        source=args.source,
-        full_refresh=args.full_refresh,
-        datasets=args.dataset or None,
-        progress=not args.quiet,
-        catalog=_catalog(args),
-        client_options=_client_options(args),
-    )
+    db = _target_db(args)
+    catalog = _catalog(args)
+    options = _client_options(args)
+    for name in args.dataset or []:
+        catalog.dataset(name)  # a typo fails before waiting for the lock
+    catalog.source(args.source)
+    with writer_lock(db):
+        results = ingest_all(
+            db=db,
+            source=args.source,
+            full_refresh=args.full_refresh,
+            datasets=args.dataset or None,
+            progress=not args.quiet,
+            catalog=catalog,
+            client_options=options,
+        )
     _print_ingest_summary(results, db)
     failed = [r for r in results if r.outcome == "failed"]
-    for r in failed:
-        print(f"error: {r.message}", file=sys.stderr)
+    if failed:
+        print(
+            f"error: {len(failed)} of {len(results)} datasets failed: {failed[0].message}",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
+
+
+def _target_db(args: argparse.Namespace) -> Path:
+    """The DuckDB file a writing command targets (`--db`, default: the staging warehouse): its
+    folder created, refused in one line when it cannot be or when the file is not DuckDB."""
+    db = Path(args.db) if args.db else paths.staging_path()
+    _check_duckdb_file(db)
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create the DuckDB file {db}: {exc.strerror or exc}") from None
+    if db.is_dir():
+        raise CliError(f"{db} is a folder, not a DuckDB file")
+    return db
+
+
+def _check_duckdb_file(db: Path) -> None:
+    """Refuse an existing non-empty file that is not a DuckDB database (by its header)."""
+    try:
+        with open(db, "rb") as fh:
+            header = fh.read(12)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return
+    except OSError as exc:
+        raise CliError(f"cannot read {db}: {exc.strerror or exc}") from None
+    if header and header[8:12] != b"DUCK":
+        raise CliError(f"{db} is not a DuckDB warehouse file")
+
+
+@contextlib.contextmanager
+def writer_lock(db: Path) -> Iterator[None]:
+    """Hold the warehouse writer lock (the pipeline's) while writing `db`, when `db` is inside
+    the warehouse folder or is the staging file: a pipeline run then never publishes a load it did
+    not audit, and never silently discards one by re-copying staging. Waits up to
+    `CLEANTECH_LOCK_TIMEOUT` seconds, then fails with one line."""
+    from ingest.lock import WarehouseLocked, WriterLock
+
+    target = db.resolve()
+    inside = target.is_relative_to(paths.warehouse_dir().resolve())
+    if not inside and target != paths.staging_path().resolve():
+        yield
+        return
+    lock = WriterLock(paths.published_path().resolve())
+    try:
+        lock.acquire()
+    except WarehouseLocked as exc:
+        raise CliError(f"cannot write {db}: {exc}") from None
+    with lock:
+        yield
 
 
 def _client_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -101,20 +229,22 @@ def _print_ingest_summary(results, db: Path) -> None:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from ingest.run import fetch_table
 
-    db = Path(args.db) if args.db else paths.staging_path()
     selection = _selection(args.select or [])
-    result = fetch_table(
-        base_url=args.base_url.rstrip("/"),
-        api=args.api,
-        table=args.table,
-        dataset=args.dataset,
-        db=db,
-        selection=selection,
-        lang=args.lang,
-        full_refresh=args.full_refresh,
-        progress=not args.quiet,
-        client_options=_client_options(args),
-    )
+    options = _client_options(args)
+    db = _target_db(args)
+    with writer_lock(db):
+        result = fetch_table(
+            base_url=args.base_url.rstrip("/"),
+            api=args.api,
+            table=args.table,
+            dataset=args.dataset,
+            db=db,
+            selection=selection,
+            lang=args.lang,
+            full_refresh=args.full_refresh,
+            progress=not args.quiet,
+            client_options=options,
+        )
     _print_ingest_summary([result], db)
     return 0
 
@@ -131,6 +261,7 @@ def cmd_load_file(args: argparse.Namespace) -> int:
         check_target(db, args.dataset)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    db = _target_db(args)
     path = Path(args.file)
     try:
         body = path.read_bytes()
@@ -139,7 +270,6 @@ def cmd_load_file(args: argparse.Namespace) -> int:
     dataset = parse(body)
     ext = dataset.extension or {}
     table = (ext.get("px") or {}).get("tableid") if isinstance(ext, dict) else None
-    db.parent.mkdir(parents=True, exist_ok=True)
     meta = load.LoadMeta(
         dataset=args.dataset,
         source_table=str(table or path.stem),
@@ -152,7 +282,8 @@ def cmd_load_file(args: argparse.Namespace) -> int:
         label=dataset.label,
         source=dataset.source,
     )
-    result = load.load_dataset(db, args.dataset, [dataset], meta)
+    with writer_lock(db):
+        result = load.load_dataset(db, args.dataset, [dataset], meta)
     print(f"{args.dataset}: {result.outcome}, {result.rows} rows from {path} → {db}")
     return 0
 
@@ -160,6 +291,7 @@ def cmd_load_file(args: argparse.Namespace) -> int:
 def cmd_serve_demo(args: argparse.Namespace) -> int:
     from ingest.server import serve
 
+    warn_if_exposed(args.host)
     serve(
         Path(args.snapshot) if args.snapshot else None,
         host=args.host,
@@ -174,6 +306,10 @@ def cmd_serve_demo(args: argparse.Namespace) -> int:
 def cmd_tables(args: argparse.Namespace) -> int:
     from ingest.pxweb.client import PxWebClient
 
+    if args.past_days is not None and args.past_days < 0:
+        raise CliError(f"--past-days must be 0 or more, not {args.past_days}")
+    if args.limit is not None and args.limit < 0:
+        raise CliError(f"--limit must be 0 (no limit) or more, not {args.limit}")
     base_url, api, lang = _endpoint(args)
     with PxWebClient(base_url, api=api, lang=lang, **_client_options(args)) as client:
         if args.table:
@@ -216,7 +352,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from ingest.pipeline import run_pipeline
 
-    run_pipeline(source=args.source, full_refresh=args.full_refresh)
+    run_pipeline(source=args.source, full_refresh=args.full_refresh, base_url=args.base_url)
     return 0
 
 
@@ -228,6 +364,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise CliError(
             f"no warehouse at {db}: run `make run` (or `python -m ingest pipeline`) first"
         )
+    _check_duckdb_file(db)
     out = Path(args.out) if args.out else paths.warehouse_dir() / "report.html"
     written = build_report(db, out)
     print(f"report written to {written}")
@@ -247,6 +384,10 @@ def _endpoint(args: argparse.Namespace) -> tuple[str, str, str | None]:
     return src.base_url, src.api, args.lang or src.lang
 
 
+_DB_HELP = (
+    "DuckDB file (default: the staging warehouse, which the next `pipeline` run rebuilds from the "
+    "published file, discarding what was loaded there; writes there wait for a running pipeline)"
+)
 _RETRIES_HELP = "retries per request on 429, 5xx, timeouts and refused connections (default 5)"
 
 
@@ -266,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--full-refresh", action="store_true", help="re-fetch even if `updated` has not moved"
     )
     p.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
-    p.add_argument("--db", help="DuckDB file (default: the staging warehouse)")
+    p.add_argument("--db", help=_DB_HELP)
     p.add_argument("--catalog", help="catalog file (default: catalog.yml)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--retries", type=int, help=_RETRIES_HELP)
@@ -288,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="selection, repeatable; CODES comma-separated or * (also A*, top(3))",
     )
     p.add_argument("--lang", help="language (sv, en, …)")
-    p.add_argument("--db", help="DuckDB file (default: the staging warehouse)")
+    p.add_argument("--db", help=_DB_HELP)
     p.add_argument("--full-refresh", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--retries", type=int, help=_RETRIES_HELP)
@@ -297,12 +438,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("load-file", help="load a JSON-stat 1.x/2.0 file into raw.<dataset>")
     p.add_argument("file")
     p.add_argument("--dataset", required=True)
-    p.add_argument("--db", help="DuckDB file (default: the staging warehouse)")
+    p.add_argument("--db", help=_DB_HELP)
     p.set_defaults(func=cmd_load_file)
 
     p = sub.add_parser("serve-demo", help="serve the demo snapshot as a local PxWeb server")
-    p.add_argument("--port", type=int, default=8123)
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=port_number, default=8123)
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; /_control fault injection is unauthenticated)",
+    )
     p.add_argument("--snapshot", help="snapshot folder (default: ingest/demo/snapshot)")
     p.add_argument("--max-cells", type=int, default=150_000)
     p.add_argument("--max-calls", type=int, default=30)
@@ -325,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pipeline", help="ingest → dbt build → quality gate → publish")
     p.add_argument("--source", default="demo")
     p.add_argument("--full-refresh", action="store_true")
+    p.add_argument("--base-url", help="PxWeb endpoint of every dataset (overrides the catalog)")
     p.set_defaults(func=cmd_pipeline)
 
     p = sub.add_parser("report", help="write the HTML report from the published warehouse")
@@ -342,19 +488,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # every failure: one line on stderr, non-zero exit
-        if args.debug:
-            raise
-        print(f"error: {_describe(exc)}", file=sys.stderr)
-        return 2 if isinstance(exc, CliError) else 1
-
-
-def _describe(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else ""
-    return text or type(exc).__name__
+    return run_main(lambda: args.func(args), debug=args.debug)

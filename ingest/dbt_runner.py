@@ -287,12 +287,9 @@ def _summarise(res: Any, seconds: float, target: Path) -> DbtResult:
 
 def _one_line(exc: BaseException | None) -> str:
     """The first non-empty line of an exception's message."""
-    if exc is None:
-        return "unknown error"
-    for line in str(exc).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(exc).__name__
+    from ingest.cli import one_line
+
+    return "unknown error" if exc is None else one_line(exc)
 
 
 def _n(value: float | None, decimals: int = 0, *, sign: bool = False) -> str:
@@ -304,16 +301,18 @@ def _n(value: float | None, decimals: int = 0, *, sign: bool = False) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m ingest.dbt_runner DB [--answers]`: build DB's marts, print a few answers."""
-    import argparse
-    import sys
+    from ingest.cli import OneLineParser, run_main
 
-    parser = argparse.ArgumentParser(prog="python -m ingest.dbt_runner", description=__doc__)
+    parser = OneLineParser(prog="python -m ingest.dbt_runner", description=__doc__)
     parser.add_argument("db", type=Path)
     parser.add_argument("--full-refresh", action="store_true")
     parser.add_argument("--select")
     parser.add_argument("--answers-only", action="store_true", help="only print the answers")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
+        if not args.db.is_file():
+            raise FileNotFoundError(f"no DuckDB file at {args.db}")
         if not args.answers_only:
             result = dbt_build(args.db, full_refresh=args.full_refresh, select=args.select)
             print(
@@ -322,10 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         for line in mart_answers(args.db):
             print(line)
-    except Exception as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ read-only, `os.replace`): the published path is always the previous or the new c
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -41,6 +40,7 @@ from typing import Any
 import duckdb
 
 from ingest import paths
+from ingest.cli import OneLineParser, one_line, run_main
 from ingest.lock import WarehouseLocked, WriterLock
 from ingest.publish import publish, wal_path
 
@@ -302,7 +302,8 @@ def run_pipeline(
 
     `after_ingest(staging)` runs between ingest and dbt (tests use it to simulate a loader defect
     that JSON-stat cannot carry, such as a duplicated row)."""
-    say = echo or (lambda text: print(text, file=sys.stderr, flush=True))
+    say = echo or (lambda text: print(text, flush=True))  # stderr is for the one error line
+    catalog = _checked_catalog(source, datasets)  # bad input: one line, nothing logged or touched
     published = Path(published) if published else paths.published_path()
     published = published.resolve()
     staging = staging_for(published)
@@ -339,7 +340,7 @@ def run_pipeline(
 
             stage = "ingest"
             say(f"[pipeline {result.run_id}] ingest ({source}) → {staging}")
-            _ingest(result, staging, source, full_refresh, base_url, datasets)
+            _ingest(result, staging, catalog, source, full_refresh, base_url, datasets)
             if after_ingest is not None:
                 after_ingest(staging)
             done("ingest")
@@ -425,46 +426,60 @@ class _Stop(Exception):
 
 
 def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return one_line(exc, with_type=True)
+
+
+def _checked_catalog(source: str, datasets: list[str] | None) -> Any:
+    """The catalog, with the source and the datasets checked (before the lock and the run log)."""
+    from ingest.catalog import load_catalog
+
+    try:
+        catalog = load_catalog()
+        catalog.source(source)
+        for name in datasets or []:
+            catalog.dataset(name)
+    except Exception as exc:
+        raise PipelineFailed(one_line(exc), stage="config") from exc
+    return catalog
 
 
 def _ingest(
     result: PipelineResult,
     staging: Path,
+    catalog: Any,
     source: str,
     full_refresh: bool,
     base_url: str | None,
     datasets: list[str] | None,
 ) -> None:
-    from ingest.catalog import load_catalog
+    """All datasets through one `ingest_all` (one client, one rate limiter, one /config call)."""
     from ingest.run import ingest_all
 
-    catalog = load_catalog()
-    names = datasets or list(catalog.datasets)
-    for i, name in enumerate(names):
-        for r in ingest_all(
-            db=staging,
-            source=source,
-            full_refresh=full_refresh,
-            datasets=[name],
-            base_url=base_url,
-            progress=sys.stderr.isatty(),
-            catalog=catalog,
-        ):
-            result.ingest.append(
-                {
-                    "dataset": r.dataset,
-                    "outcome": r.outcome,
-                    "rows": getattr(r, "rows", None),
-                    "requests": getattr(r, "requests", None),
-                    "seconds": getattr(r, "seconds", None),
-                    "source_updated": getattr(r, "source_updated", None),
-                    "message": getattr(r, "message", None),
-                }
-            )
-        if i == 0:
+    def record(r: Any) -> None:
+        result.ingest.append(
+            {
+                "dataset": r.dataset,
+                "outcome": r.outcome,
+                "rows": getattr(r, "rows", None),
+                "requests": getattr(r, "requests", None),
+                "seconds": getattr(r, "seconds", None),
+                "source_updated": getattr(r, "source_updated", None),
+                "message": getattr(r, "message", None),
+            }
+        )
+        if len(result.ingest) == 1:
             pause_point("ingest")  # mid-ingest: one dataset written, the others not yet
+
+    ingest_all(
+        db=staging,
+        source=source,
+        full_refresh=full_refresh,
+        datasets=datasets,
+        base_url=base_url,
+        progress=sys.stderr.isatty(),
+        catalog=catalog,
+        on_result=record,
+    )
     failed = [r for r in result.ingest if r["outcome"] == "failed"]
     if failed:
         # IngestResult messages already name their dataset.
@@ -490,20 +505,17 @@ def _dbt(staging: Path, full_refresh: bool, say: Callable[[str], None]) -> str |
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m ingest.pipeline`: the same as `python -m ingest pipeline`."""
-    parser = argparse.ArgumentParser(prog="python -m ingest.pipeline", description=__doc__)
+    parser = OneLineParser(prog="python -m ingest.pipeline", description=__doc__)
     parser.add_argument("--source", default="demo")
     parser.add_argument("--full-refresh", action="store_true")
     parser.add_argument("--base-url")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         run_pipeline(source=args.source, full_refresh=args.full_refresh, base_url=args.base_url)
-    except Exception as exc:
-        print(
-            f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+        return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ingest.catalog import Catalog, load_catalog
+from ingest.cli import one_line as _one_line
 
 log = logging.getLogger(__name__)
 
@@ -363,12 +364,14 @@ def ingest_all(
     progress: bool = True,
     catalog: Catalog | None = None,
     client_options: Mapping[str, Any] | None = None,
+    on_result: Callable[[IngestResult], None] | None = None,
 ) -> list[IngestResult]:
     """Ingest every catalog dataset (or the named ones); a failed dataset does not stop the rest.
 
     The datasets share one client (one rate limiter for the server's window, one /config call).
     When the source cannot be reached at all, the remaining datasets fail at once instead of
-    each waiting through its own retries.
+    each waiting through its own retries. `on_result(result)` is called after each dataset, in
+    order (the pipeline uses it to report progress and for its mid-ingest test hook).
     """
     catalog = catalog or load_catalog()
     names = list(dict.fromkeys(datasets or catalog.datasets))
@@ -387,6 +390,8 @@ def ingest_all(
     unreachable: str | None = None
     with PxWebClient(url, api=src.api, lang=src.lang, **dict(client_options or {})) as client:
         for name in names:
+            if results and on_result is not None:
+                on_result(results[-1])  # the previous dataset's, before this one starts
             if unreachable is not None:
                 results.append(_skip(load, db, name, catalog, url, src.demo, unreachable))
                 continue
@@ -410,6 +415,8 @@ def ingest_all(
                 results.append(result)
                 if isinstance(exc.__cause__, SourceUnreachable):
                     unreachable = _one_line(exc.__cause__)
+    if results and on_result is not None:
+        on_result(results[-1])
     return results
 
 
@@ -429,11 +436,6 @@ def _skip(load, db, name: str, catalog: Catalog, url: str, is_demo: bool, reason
     except Exception:
         log.debug("could not log the failure of %s", name, exc_info=True)
     return IngestResult(dataset=name, table_id=None, outcome="failed", message=f"{name}: {message}")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 __all__ = [

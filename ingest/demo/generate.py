@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -358,12 +357,18 @@ def generate(out_dir: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    from ingest.cli import OneLineParser, run_main
+
+    parser = OneLineParser(prog="python -m ingest.demo.generate", description=__doc__)
     parser.add_argument("out_dir", nargs="?", type=Path, default=demo_snapshot_dir())
     args = parser.parse_args(argv)
-    for path in generate(args.out_dir):
-        print(f"{path.stat().st_size:>9,d}  {path}")
-    return 0
+
+    def body() -> int:
+        for path in generate(args.out_dir):
+            print(f"{path.stat().st_size:>9,d}  {path}")
+        return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

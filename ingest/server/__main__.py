@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from ingest.cli import OneLineParser, port_number, run_main, warn_if_exposed
 from ingest.server.app import serve
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and serve until interrupted."""
-    p = argparse.ArgumentParser(description=__doc__)
+    """Parse arguments and serve until interrupted; failures are one `error:` line on stderr."""
+    p = OneLineParser(prog="python -m ingest.server", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8123)
+    p.add_argument("--port", type=port_number, default=8123)
     p.add_argument("--snapshot", type=Path, default=None)
     p.add_argument("--max-cells", type=int, default=150_000)
     p.add_argument("--max-calls", type=int, default=30)
     p.add_argument("--time-window", type=float, default=10.0)
     a = p.parse_args(argv)
-    serve(
-        a.snapshot,
-        a.host,
-        a.port,
-        max_cells=a.max_cells,
-        max_calls=a.max_calls,
-        time_window=a.time_window,
-    )
-    return 0
+
+    def body() -> int:
+        warn_if_exposed(a.host)
+        serve(
+            a.snapshot,
+            a.host,
+            a.port,
+            max_cells=a.max_cells,
+            max_calls=a.max_calls,
+            time_window=a.time_window,
+        )
+        return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def test_run_loads_then_reports_unchanged_with_row_counts(server, tmp_path: Path
         assert re.search(rf"{name}\s+\S+\s+unchanged\s+{rows}\s", second.stdout), second.stdout
 
 
-def test_run_prints_each_failure_as_one_line_and_exits_1(server, tmp_path: Path) -> None:
+def test_run_prints_one_summary_line_for_its_failures_and_exits_1(server, tmp_path: Path) -> None:
     catalog = tmp_path / "catalog.yml"
     catalog.write_text(
         (REPO_ROOT / "catalog.yml").read_text(encoding="utf-8")
@@ -119,7 +119,7 @@ def test_run_prints_each_failure_as_one_line_and_exits_1(server, tmp_path: Path)
     )
     assert proc.returncode == 1
     line = one_error_line(proc)
-    assert line.startswith("error: ghost: ") and "TAB99999" in line
+    assert line.startswith("error: 1 of 2 datasets failed: ghost: ") and "TAB99999" in line
     assert re.search(r"ghost\s+\S+\s+failed\s+-\s", proc.stdout), proc.stdout
     assert re.search(r"population_county\s+TAB638\s+loaded\s+550\s", proc.stdout)
 
@@ -276,10 +276,17 @@ CASES = [
     ("too_many_cells", r"contents variable ContentsCode alone selects 4 codes.* limit of 3"),
     ("missing_arguments", r"the following arguments are required: --base-url"),
     ("unknown_command", r"invalid choice: 'bogus'"),
+    ("negative_past_days", r"--past-days must be 0 or more, not -3"),
+    ("report_not_duckdb", r"somefile\.json is not a DuckDB warehouse file"),
+    ("run_db_unwritable", r"cannot create the DuckDB file /proc/nope/x\.duckdb: "),
+    ("fetch_db_not_duckdb", r"somefile\.json is not a DuckDB warehouse file"),
+    ("select_expression_and_codes", r"--select Region: '\*' selects by expression"),
+    ("bad_port", r"argument --port: port must be 0–65535, not 99999"),
+    ("pipeline_bad_source", r"^error: unknown source 'nope' \(catalog has: demo, "),
 ]
 # These run as real processes; the rest go through `ingest.cli.main` in this process (the same
 # code `python -m ingest` runs, without paying an interpreter start per case).
-IN_SUBPROCESS = {"unknown_dataset", "unknown_table", "missing_arguments"}
+IN_SUBPROCESS = {"unknown_dataset", "unknown_table", "missing_arguments", "pipeline_bad_source"}
 
 
 def bad_args(case: str, v2: str, tiny_v2: str, tmp_path: Path) -> list[str]:
@@ -289,6 +296,8 @@ def bad_args(case: str, v2: str, tiny_v2: str, tmp_path: Path) -> list[str]:
     other = tmp_path / "other.json"
     other.write_text('{"foo": 1}', encoding="utf-8")
     db = str(tmp_path / "w.duckdb")
+    somefile = tmp_path / "somefile.json"
+    somefile.write_text('{"version": "2.0"}', encoding="utf-8")
     return {
         "unknown_dataset": ["run", "--dataset", "nope", "--db", db],
         "bad_select": fetch_args(v2, tmp_path, "--select", "Region"),
@@ -314,6 +323,15 @@ def bad_args(case: str, v2: str, tiny_v2: str, tmp_path: Path) -> list[str]:
         ),
         "missing_arguments": ["fetch", "--dataset", "x"],
         "unknown_command": ["bogus"],
+        "negative_past_days": ["tables", "--base-url", dead, "--past-days", "-3"],
+        "report_not_duckdb": ["report", "--db", str(somefile)],
+        "run_db_unwritable": ["run", "--db", "/proc/nope/x.duckdb"],
+        "fetch_db_not_duckdb": [*fetch_args(v2, tmp_path)[:-2], "--db", str(somefile)],
+        "select_expression_and_codes": fetch_args(
+            v2, tmp_path, "--select", "Region=*", "--select", "Region=01"
+        ),
+        "bad_port": ["serve-demo", "--port", "99999"],
+        "pipeline_bad_source": ["pipeline", "--source", "nope"],
     }[case]
 
 
@@ -322,8 +340,11 @@ def test_bad_input_gives_one_line_and_no_traceback(
     case: str, expected: str, server, tiny_server, tmp_path: Path
 ) -> None:
     args = bad_args(case, server.base_url_v2, tiny_server.base_url_v2, tmp_path)
-    line = one_error_line(cli(*args))
+    warehouse = tmp_path / "warehouse" / "cleantech.duckdb"
+    line = one_error_line(cli(*args, env={"CLEANTECH_WAREHOUSE": str(warehouse)}))
     assert re.search(expected, line), line
+    # refused before anything was written: no staging copy, no run log, no lock file
+    assert not warehouse.parent.exists() or not any(warehouse.parent.rglob("*"))
 
 
 @pytest.mark.parametrize(("case", "expected"), [c for c in CASES if c[0] not in IN_SUBPROCESS])
@@ -334,9 +355,11 @@ def test_bad_input_in_process_gives_one_line(
     tiny_server,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from ingest.cli import main
 
+    monkeypatch.setenv("CLEANTECH_WAREHOUSE", str(tmp_path / "warehouse" / "cleantech.duckdb"))
     args = bad_args(case, server.base_url_v2, tiny_server.base_url_v2, tmp_path)
     try:
         code = main(args)
@@ -349,8 +372,78 @@ def test_bad_input_in_process_gives_one_line(
     assert re.search(expected, lines[0]), lines[0]
 
 
+@pytest.mark.parametrize(
+    ("module", "args", "expected"),
+    [
+        ("ingest.pipeline", ["--bogus"], r"unrecognized arguments: --bogus"),
+        ("ingest.pipeline", ["--source", "nope"], r"unknown source 'nope'"),
+        ("ingest.dbt_runner", [], r"the following arguments are required: db"),
+        ("ingest.dbt_runner", ["{tmp}/none.duckdb"], r"no DuckDB file at .*none\.duckdb"),
+        ("ingest.server", ["--port", "99999"], r"port must be 0–65535, not 99999"),
+        ("ingest.demo.generate", ["/proc/x"], r"/proc/x"),
+    ],
+)
+def test_every_module_main_fails_in_one_line(
+    module: str, args: list[str], expected: str, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "warehouse" / "cleantech.duckdb"
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *(a.format(tmp=tmp_path) for a in args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CLEANTECH_WAREHOUSE": str(warehouse)},
+        cwd=REPO_ROOT,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    line = one_error_line(proc)
+    assert re.search(expected, line), line
+    assert not warehouse.parent.exists()  # nothing logged, nothing copied
+
+
+def test_repeated_select_of_one_variable_merges_its_codes() -> None:
+    from ingest.cli import CliError, _selection
+
+    assert _selection(["Region=01", "Region=03,01", "Tid=*"]) == {
+        "Region": ["01", "03"],
+        "Tid": "*",
+    }
+    with pytest.raises(CliError, match="cannot be combined"):
+        _selection(["Region=01", "Region=0*"])
+
+
+def test_fetch_with_repeated_select_loads_every_code(server, tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    args = fetch_args(
+        server.base_url_v2, tmp_path, "--select", "Region=01", "--select", "Region=03"
+    )
+    proc = cli(*args, "--select", "ContentsCode=BE0101N1", "--select", "Tid=2024")
+    assert proc.returncode == 0, proc.stderr
+    assert query(db, "SELECT DISTINCT Region FROM raw.x ORDER BY 1") == [("01",), ("03",)]
+
+
+@pytest.mark.parametrize(
+    ("host", "warns"),
+    [("0.0.0.0", True), ("192.168.1.5", True), ("::", True), ("127.0.0.1", False),
+     ("::1", False), ("localhost", False)],
+)  # fmt: skip
+def test_serving_beyond_loopback_warns_about_the_control_endpoints(
+    host: str, warns: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ingest.cli import warn_if_exposed
+
+    warn_if_exposed(host)
+    err = capsys.readouterr().err
+    if warns:
+        assert err.startswith("warning: ") and "/_control" in err and err.count("\n") == 1, err
+    else:
+        assert err == ""
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    proc = cli("--debug", "load-file", str(tmp_path / "nope.json"), "--dataset", "x")
+    env = {"CLEANTECH_WAREHOUSE": str(tmp_path / "warehouse" / "cleantech.duckdb")}
+    proc = cli("--debug", "load-file", str(tmp_path / "nope.json"), "--dataset", "x", env=env)
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -83,3 +84,96 @@ def test_a_pipeline_that_cannot_get_the_lock_fails_with_a_one_line_reason(tmp_pa
     assert f"another pipeline run (pid {os.getpid()}" in str(info.value)
     assert "\n" not in str(info.value)
     assert not published.exists()
+
+
+# -- CLI writers take the same lock when they write inside the warehouse folder ---------------
+
+
+def _jsonstat_file(tmp_path: Path) -> Path:
+    body = {
+        "version": "2.0", "class": "dataset", "label": "t", "source": "test",
+        "id": ["Region", "Tid"], "size": [1, 1], "value": [1.0],
+        "dimension": {
+            "Region": {"category": {"index": {"01": 0}}},
+            "Tid": {"category": {"index": {"2024": 0}}},
+        },
+    }  # fmt: skip
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    published = tmp_path / "warehouse" / "cleantech.duckdb"
+    monkeypatch.setenv("CLEANTECH_WAREHOUSE", str(published))
+    monkeypatch.delenv("CLEANTECH_STAGING", raising=False)
+    monkeypatch.setenv("CLEANTECH_LOCK_TIMEOUT", "0.3")
+    return published
+
+
+def test_load_file_into_staging_waits_for_the_writer_lock_and_fails_in_one_line(
+    warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ingest.cli import main
+    from ingest.pipeline import staging_for
+
+    file = _jsonstat_file(tmp_path)
+    with WriterLock(warehouse, timeout=0):
+        code = main(["load-file", str(file), "--dataset", "manual"])
+        err = capsys.readouterr().err
+        assert code != 0
+        assert err.count("\n") == 1 and err.startswith("error: cannot write "), err
+        assert "holds the warehouse lock" in err
+        assert not staging_for(warehouse).exists()
+        # a file outside the warehouse folder is not the pipeline's business
+        elsewhere = tmp_path / "mine.duckdb"
+        assert main(["load-file", str(file), "--dataset", "manual", "--db", str(elsewhere)]) == 0
+    assert main(["load-file", str(file), "--dataset", "manual"]) == 0  # lock free: loads
+    assert staging_for(warehouse).exists()
+
+
+def test_cli_writers_are_shut_out_while_a_pipeline_holds_the_lock(
+    tmp_path: Path, demo_server
+) -> None:
+    """A real pipeline paused right after taking the lock: `load-file` and `run` into the staging
+    file fail with the lock message instead of slipping a table into the build."""
+    from ingest.pipeline import staging_for
+
+    published = tmp_path / "warehouse" / "cleantech.duckdb"
+    pauses = tmp_path / "pauses"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEANTECH_", "PXWEB_"))}
+    env.update(CLEANTECH_WAREHOUSE=str(published), PXWEB_BASE_URL=demo_server.base_url_v2,
+               CLEANTECH_LOCK_TIMEOUT="0.5", CLEANTECH_TEST_PAUSE_DIR=str(pauses))  # fmt: skip
+    pipeline = subprocess.Popen(
+        [sys.executable, "-m", "ingest", "pipeline"],
+        env={**env, "CLEANTECH_TEST_PAUSE_AT": "ingest"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        marker = pauses / f"paused-ingest-{pipeline.pid}"
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert pipeline.poll() is None, "the pipeline exited before pausing"
+            assert time.monotonic() < deadline, "the pipeline did not pause"
+            time.sleep(0.05)
+        staging = staging_for(published)
+        before = staging.read_bytes()
+        for args in (
+            ["load-file", str(_jsonstat_file(tmp_path)), "--dataset", "manual"],
+            ["run", "--dataset", "population_county"],
+        ):
+            proc = subprocess.run(
+                [sys.executable, "-m", "ingest", *args],
+                env=env, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert proc.returncode != 0, proc.stdout
+            lines = proc.stderr.splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: cannot write "), proc.stderr
+            assert f"another pipeline run (pid {pipeline.pid}" in lines[0]
+        assert staging.read_bytes() == before
+    finally:
+        os.killpg(pipeline.pid, signal.SIGKILL)
+        pipeline.wait()
