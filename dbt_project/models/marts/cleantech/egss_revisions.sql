@@ -95,18 +95,18 @@ with_current as (
 final as (
 
     select
-        region_code,
-        year,
-        measure,
-        unit,
-        vintage_updated,
-        superseded_by_updated,
-        is_current,
-        value,
-        status,
-        current_value,
-        change_to_current,
-        replaced_at,
+        with_current.region_code,
+        with_current.year,
+        with_current.measure,
+        with_current.unit,
+        with_current.vintage_updated,
+        with_current.superseded_by_updated,
+        with_current.is_current,
+        with_current.value,
+        with_current.status,
+        with_current.current_value,
+        with_current.change_to_current,
+        with_current.replaced_at,
         coalesce(demo_flag.is_demo, false) as is_demo
 
     from with_current

@@ -1,53 +1,7 @@
-{%- set raw_columns = {
-    "Lan": "varchar", "ContentsCode": "varchar", "Tid": "varchar",
-    "value": "double",
-    "status": "varchar",
-    "_source_updated": "timestamptz",
-    "_replaced_at": "timestamptz",
-    "_replaced_by_updated": "timestamptz",
-    "_load_id": "varchar",
-} -%}
-
-with
-
-source as (
-
-    select * from {{ source_or_empty('pxweb', 'egss_county__revisions', raw_columns) }}
-
-),
-
-measure_codes as (
-
-    select * from {{ ref('measure_codes') }}
-    where dataset = 'egss_county'
-
-),
-
-renamed as (
-
-    select
-        source."Lan"::varchar as region_code,
-        source."Tid"::integer as year,
-        source."ContentsCode"::varchar as source_code,
-        measure_codes.measure,
-        measure_codes.unit,
-        source.value::double as value,
-        source.status::varchar as status,
-        source._source_updated as vintage_updated,
-        source._replaced_by_updated as replaced_by_updated,
-        source._replaced_at as replaced_at,
-        source._load_id as replaced_by_load_id
-
-    from source
-    left join measure_codes
-        on source."ContentsCode" = measure_codes.source_code
-
-),
-
-final as (
-
-    select * from renamed
-
-)
-
-select * from final
+{#- One row per replaced cell of raw.egss_county__revisions: region_code (from Lan), year,
+    source_code, measure, unit, the old value and status, and when/by which load it was replaced.
+    Shape: macros/pxweb_staging.sql. -#}
+{{ pxweb_staging_revisions(
+    dataset='egss_county',
+    region_col='Lan'
+) }}
