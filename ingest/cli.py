@@ -145,7 +145,7 @@ def _target_db(args: argparse.Namespace) -> Path:
     """The DuckDB file a writing command targets (`--db`, default: the staging warehouse): its
     folder created, refused in one line when it cannot be or when the file is not DuckDB."""
     db = Path(args.db) if args.db else paths.staging_path()
-    _check_duckdb_file(db)
+    check_duckdb_file(db)
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -155,7 +155,7 @@ def _target_db(args: argparse.Namespace) -> Path:
     return db
 
 
-def _check_duckdb_file(db: Path) -> None:
+def check_duckdb_file(db: Path) -> None:
     """Refuse an existing non-empty file that is not a DuckDB database (by its header)."""
     try:
         with open(db, "rb") as fh:
@@ -364,7 +364,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise CliError(
             f"no warehouse at {db}: run `make run` (or `python -m ingest pipeline`) first"
         )
-    _check_duckdb_file(db)
+    check_duckdb_file(db)
     out = Path(args.out) if args.out else paths.warehouse_dir() / "report.html"
     written = build_report(db, out)
     print(f"report written to {written}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,19 +120,26 @@ def read_export_metadata(path: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m ingest.export [DB] [OUT_DIR]`: defaults to the published warehouse and parquet/ beside it."""
+    from ingest.cli import OneLineParser, check_duckdb_file, run_main
     from ingest.paths import published_path, warehouse_dir
 
-    args = sys.argv[1:] if argv is None else argv
-    db = Path(args[0]) if args else published_path()
-    out = Path(args[1]) if len(args) > 1 else warehouse_dir() / "parquet"
-    try:
-        paths = export_parquet(db, out)
-    except (FileNotFoundError, RuntimeError) as exc:
-        print(f"export: {exc}", file=sys.stderr)
-        return 1
-    for path in paths:
-        print(path)
-    return 0
+    parser = OneLineParser(
+        prog="python -m ingest.export", description="Export the marts as Parquet."
+    )
+    parser.add_argument("db", nargs="?", type=Path, help="warehouse (default: the published one)")
+    parser.add_argument(
+        "out_dir", nargs="?", type=Path, help="folder (default: parquet/ beside it)"
+    )
+
+    def body() -> int:
+        args = parser.parse_args(argv)
+        db = args.db or published_path()
+        check_duckdb_file(db)
+        for path in export_parquet(db, args.out_dir or warehouse_dir() / "parquet"):
+            print(path)
+        return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ publish and from `make report`; `python -m ingest.report [DB] [OUT]` runs it by 
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -641,18 +640,21 @@ def _footer(facts: pd.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m ingest.report [DB] [OUT]`: defaults to the published warehouse and report.html beside it."""
+    from ingest.cli import OneLineParser, check_duckdb_file, run_main
     from ingest.paths import published_path, warehouse_dir
 
-    args = sys.argv[1:] if argv is None else argv
-    db = Path(args[0]) if args else published_path()
-    out = Path(args[1]) if len(args) > 1 else warehouse_dir() / "report.html"
-    try:
-        path = build_report(db, out)
-    except (FileNotFoundError, RuntimeError) as exc:
-        print(f"report: {exc}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
+    parser = OneLineParser(prog="python -m ingest.report", description="Write the HTML report.")
+    parser.add_argument("db", nargs="?", type=Path, help="warehouse (default: the published one)")
+    parser.add_argument("out", nargs="?", type=Path, help="file (default: report.html beside it)")
+
+    def body() -> int:
+        args = parser.parse_args(argv)
+        db = args.db or published_path()
+        check_duckdb_file(db)
+        print(build_report(db, args.out or warehouse_dir() / "report.html"))
+        return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

@@ -381,6 +381,8 @@ def test_bad_input_in_process_gives_one_line(
         ("ingest.dbt_runner", ["{tmp}/none.duckdb"], r"no DuckDB file at .*none\.duckdb"),
         ("ingest.server", ["--port", "99999"], r"port must be 0–65535, not 99999"),
         ("ingest.demo.generate", ["/proc/x"], r"/proc/x"),
+        ("ingest.export", ["{tmp}/none.duckdb"], r"warehouse file not found: .*none\.duckdb"),
+        ("ingest.report", ["--bogus"], r"unrecognized arguments: --bogus"),
     ],
 )
 def test_every_module_main_fails_in_one_line(
