@@ -18,6 +18,7 @@ mkdir -p "$AIRFLOW_HOME"
 log="$AIRFLOW_HOME/airflow_run.log"
 : >"$log"
 
+source scripts/demo_server.sh
 server=""
 cleanup() {
   if [[ -n $server ]]; then
@@ -37,16 +38,7 @@ if ! "$py" -m airflow db migrate >>"$log" 2>&1; then
 fi
 
 if [[ $CLEANTECH_SOURCE == demo ]]; then
-  export PXWEB_BASE_URL="http://127.0.0.1:${port}/api/v2"
-  "$py" -m ingest serve-demo --port "$port" >>"$log" 2>&1 &
-  server=$!
-  for _ in $(seq 1 100); do
-    if "$py" -c "import httpx; httpx.get('${PXWEB_BASE_URL}/config', timeout=1).raise_for_status()" 2>/dev/null; then
-      break
-    fi
-    kill -0 "$server" 2>/dev/null || { echo "error: the local PxWeb server did not start (port ${port} in use?)" >&2; exit 1; }
-    sleep 0.2
-  done
+  start_demo_server "$port" "$log"
   echo "local PxWeb server (demo snapshot): $PXWEB_BASE_URL"
 else
   echo "source: $CLEANTECH_SOURCE${PXWEB_BASE_URL:+ at $PXWEB_BASE_URL}"

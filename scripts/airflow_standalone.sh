@@ -41,9 +41,9 @@ airflow db migrate >"$AIRFLOW_HOME/standalone-migrate.log" 2>&1 || {
 "$py" -m ingest.airflow_support pool
 
 if [[ $CLEANTECH_SOURCE == demo ]]; then
-  export PXWEB_BASE_URL="${PXWEB_BASE_URL:-http://127.0.0.1:${port}/api/v2}"
-  "$py" -m ingest serve-demo --port "$port" >"$AIRFLOW_HOME/demo-server.log" 2>&1 &
-  server=$!
+  source scripts/demo_server.sh
+  : >"$AIRFLOW_HOME/demo-server.log"
+  start_demo_server "$port" "$AIRFLOW_HOME/demo-server.log"
   echo "local PxWeb server (demo snapshot): $PXWEB_BASE_URL"
   echo "  simulate a publication:  curl -X POST http://127.0.0.1:${port}/_control/tables/TAB638/touch"
 fi
