@@ -19,6 +19,7 @@ REPORTS = REPO / "docs" / "benchmarks"
 # Order of the sections in docs/BENCHMARKS.md: script name → report file.
 BENCHES = {
     "parse_load": "parse_load.md",
+    "load_breakdown": "load_breakdown.md",
     "fetch": "fetch.md",
     "dbt": "dbt.md",
     "dags": "dags.md",

@@ -246,7 +246,8 @@ def _codes_from_positions(dim_id: str, index: dict) -> list[str]:
     if not all(isinstance(p, int) and not isinstance(p, bool) for p in pos):
         raise JsonStatError(f"dimension {dim_id!r}: 'category.index' positions must be integers")
     arr = np.asarray(pos, dtype=np.int64)
-    if n and (arr.min() < 0 or arr.max() >= n or len(np.unique(arr)) != n):
+    # bincount, not np.unique: np.unique imports numpy.ma on first use (~0.1 s per process).
+    if n and (arr.min() < 0 or arr.max() >= n or np.count_nonzero(np.bincount(arr)) != n):
         raise JsonStatError(
             f"dimension {dim_id!r}: 'category.index' positions are not 0..{n - 1} without gaps"
         )
@@ -335,10 +336,34 @@ def _encode(items: list) -> tuple[list[str], np.ndarray]:
 
 
 def _take(symbols: list[str], idx: np.ndarray) -> pa.Array:
-    """Expand symbol codes (-1 = null) into a string array, in C."""
+    """Expand symbol codes (-1 = null) into a string array, building Arrow's buffers in numpy.
+
+    Not `Array.take`: that imports pyarrow.compute on first use (~0.1 s in every process).
+    """
+    n = len(idx)
     if not symbols:
-        return pa.nulls(len(idx), pa.string())
-    return string_array(symbols).take(int_array(idx, valid=idx >= 0))
+        return pa.nulls(n, pa.string())
+    encoded = [s.encode("utf-8") for s in symbols]
+    # One length per symbol plus a trailing 0 that code -1 (null) picks up as index -1.
+    lengths = np.array([len(b) for b in encoded] + [0], dtype=np.int64)
+    cell_lengths = lengths[idx]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(cell_lengths, out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    # Only cells with a symbol get bytes (often a few percent of a table).
+    cells = np.flatnonzero(idx >= 0)
+    starts, codes = offsets[cells], idx[cells]
+    for k, symbol in enumerate(encoded):  # a handful of symbols of a few bytes each
+        at = starts[codes == k]
+        for j, byte in enumerate(symbol):
+            data[at + j] = byte
+    # 32-bit offsets unless the symbols of all cells together pass 2 GiB.
+    if offsets[-1] > np.iinfo(np.int32).max:
+        kind = pa.large_string()
+    else:
+        kind, offsets = pa.string(), offsets.astype(np.int32)
+    valid = None if len(cells) == n else pa.py_buffer(np.packbits(idx >= 0, bitorder="little"))
+    return pa.Array.from_buffers(kind, n, [valid, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def index_dtype(size: int) -> type[np.signedinteger]:

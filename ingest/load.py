@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from ingest.jsonstat import Dataset, Dimension, index_dtype, int_array, string_array
-from ingest.sql import qualified
+from ingest.sql import qualified, quote_literal
 from ingest.sql import quote_ident as _q
 
 __all__ = ["LoadMeta", "LoadResult", "last_loaded_updated", "load_dataset", "log_failure"]
@@ -358,19 +358,37 @@ def _stage(
     now: datetime,
     load_id: str,
 ) -> None:
-    """Build the new vintage in the staging table from the registered Arrow table."""
-    dims = ", ".join(f"CAST({_q(i)} AS VARCHAR) AS {_q(i)}" for i in ids)
+    """Build the new vintage in the staging table from the registered Arrow table.
+
+    `_source_table`, `_loaded_at` and `_load_id` are the same for every row of a vintage (each
+    load writes a whole new table), so they are VIRTUAL generated columns: the constant is stored
+    once, in the table's definition, instead of once per cell. Same names, types and values for
+    readers; a VARCHAR column of 1M cells costs DuckDB ~0.1 CPU s to write whatever it holds
+    (docs/BENCHMARKS.md). `_source_updated` stays a stored column: an unchanged republish moves
+    it in place (`_touch_source_updated`).
+    """
     stage = _table(_stage_name(dataset))
+    dims = ", ".join(f"{_q(i)} VARCHAR" for i in ids)
+    loaded_at = now.astimezone(UTC).isoformat()
     # The staging table lives in `raw` (not TEMP) so that it can be renamed into place: the
     # vintage is written once. It only exists inside this uncommitted transaction.
     con.execute(f"DROP TABLE IF EXISTS {stage}")
-    # Identifiers are quoted by _q and the dataset name is validated; values are bound.
+    # Identifiers are quoted by _q and the dataset name is validated. A generated column's
+    # expression takes no bound parameters, so its constants are quoted literals.
     con.execute(
-        f"CREATE TABLE {stage} AS SELECT {dims}, CAST(value AS DOUBLE) AS value, "  # noqa: S608
-        "CAST(status AS VARCHAR) AS status, CAST(? AS VARCHAR) AS _source_table, "
-        "CAST(? AS TIMESTAMPTZ) AS _source_updated, CAST(? AS TIMESTAMPTZ) AS _loaded_at, "
-        f"CAST(? AS VARCHAR) AS _load_id FROM {_q(view)}",
-        [source_table, updated, now, load_id],
+        f"CREATE TABLE {stage} ({dims}, value DOUBLE, status VARCHAR, "
+        f"_source_table VARCHAR GENERATED ALWAYS AS ({quote_literal(source_table)}) VIRTUAL, "
+        "_source_updated TIMESTAMPTZ, "
+        "_loaded_at TIMESTAMPTZ GENERATED ALWAYS AS "
+        f"(CAST({quote_literal(loaded_at)} AS TIMESTAMPTZ)) VIRTUAL, "
+        f"_load_id VARCHAR GENERATED ALWAYS AS ({quote_literal(load_id)}) VIRTUAL)"
+    )
+    select = ", ".join(f"CAST({_q(i)} AS VARCHAR)" for i in ids)
+    con.execute(
+        f"INSERT INTO {stage} ({', '.join(map(_q, ids))}, value, status, _source_updated) "  # noqa: S608
+        f"SELECT {select}, CAST(value AS DOUBLE), CAST(status AS VARCHAR), "
+        f"CAST(? AS TIMESTAMPTZ) FROM {_q(view)}",
+        [updated],
     )
 
 

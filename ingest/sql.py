@@ -1,12 +1,13 @@
 """SQL identifier quoting for DuckDB, shared by every module that builds SQL from names.
 
 Names that come from files (suite YAML, the catalog, dimension ids of a response) are pasted into
-SQL only through these helpers; values are always bound as parameters instead.
+SQL only through these helpers; values are bound as parameters instead, except where DuckDB takes
+no parameters (a generated column's expression): there `quote_literal` writes the constant.
 """
 
 from __future__ import annotations
 
-__all__ = ["qualified", "quote_ident"]
+__all__ = ["qualified", "quote_ident", "quote_literal"]
 
 
 def quote_ident(name: str) -> str:
@@ -14,6 +15,19 @@ def quote_ident(name: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"an identifier must be a string, not {type(name).__name__}")
     return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote a string constant for DuckDB: wrap it in single quotes, doubling any embedded `'`.
+
+    DuckDB's standard strings treat backslashes literally, so `'` is the only character to escape;
+    NUL cannot be stored in a VARCHAR and is refused.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"a string literal must be a string, not {type(value).__name__}")
+    if "\x00" in value:
+        raise ValueError("a string literal cannot contain NUL")
+    return "'" + value.replace("'", "''") + "'"
 
 
 def qualified(schema: str, table: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from expectations import runner
 from ingest.publish import PublishFailed, verify
-from ingest.sql import qualified, quote_ident, split_qualified
+from ingest.sql import qualified, quote_ident, quote_literal, split_qualified
 
 ODD = 'odd "name"; drop table raw.keep; --'
 
@@ -25,6 +25,18 @@ def test_quote_ident_doubles_embedded_quotes() -> None:
         split_qualified("nodot")
     with pytest.raises(TypeError):
         quote_ident(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text", ["TAB638", "it's", "a\\'; drop table raw.keep; --", "Västra ''q''", ""]
+)
+def test_quote_literal_round_trips_in_duckdb(text: str) -> None:
+    with duckdb.connect() as con:
+        assert con.execute(f"select {quote_literal(text)}").fetchone() == (text,)
+    with pytest.raises(ValueError, match="NUL"):
+        quote_literal("a\x00b")
+    with pytest.raises(TypeError):
+        quote_literal(3)  # type: ignore[arg-type]
 
 
 def test_quoted_names_round_trip_in_duckdb() -> None:

@@ -126,6 +126,41 @@ def test_status_forms(status: object, expected: list) -> None:
     assert ds.status.to_pylist() == expected
 
 
+@given(
+    st.lists(
+        st.one_of(st.none(), st.sampled_from(["..", ".", "-", "e", "ä", "provisional €"])),
+        min_size=1,
+        max_size=60,
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_status_array_round_trips_any_mix_of_symbols_and_nulls(status: list) -> None:
+    # The status column is built from raw Arrow buffers (offsets, bytes, validity bitmap), so
+    # multi-byte symbols, nulls between symbols and all-null arrays must all come out intact.
+    ds = parse(doc2({"A": len(status)}, value=[1] * len(status), status=status))
+    assert ds.status is not None
+    ds.status.validate(full=True)
+    assert ds.status.to_pylist() == status
+    assert ds.status.null_count == status.count(None)
+
+
+def test_parse_does_not_import_pyarrow_compute_or_numpy_ma() -> None:
+    # Each costs ~0.1 s on first use and every Airflow task is a fresh process: parse avoids
+    # both (no Array.take, no np.unique). A fresh interpreter shows what a first parse imports.
+    code = (
+        "import sys, json; from ingest.jsonstat import parse; "
+        "d = {'version': '2.0', 'class': 'dataset', 'id': ['A'], 'size': [3], "
+        "'dimension': {'A': {'category': {'index': {'x': 0, 'y': 1, 'z': 2}}}}, "
+        "'value': [1, None, 3], 'status': {'1': '..'}}; "
+        "parse(json.dumps(d)).to_arrow(); "
+        "print(json.dumps(sorted(m for m in ('pyarrow.compute', 'numpy.ma') if m in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == []
+
+
 def test_roles_units_extension_kept_as_given() -> None:
     d = doc2({"Tid": 2, "ContentsCode": 1})
     d["role"] = {"time": ["Tid"], "metric": ["ContentsCode"]}

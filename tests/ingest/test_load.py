@@ -119,6 +119,32 @@ def split_by_region(doc: dict, groups: list[list[str]]) -> list[dict]:
     return parts
 
 
+def test_per_vintage_metadata_is_stored_once_and_read_per_row(db: Path) -> None:
+    # _source_table, _loaded_at and _load_id are constant per vintage: generated columns, so the
+    # file holds them once; readers still see them on every row. A table id with quotes and SQL
+    # in it (it comes from the catalog or the command line) is stored verbatim.
+    odd = "TAB'1\\'; DROP TABLE raw._load_log; --"
+    first = load_dataset(db, "egss", [parse(make_doc())], meta(source_table=odd))
+    generated = query(
+        db,
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'raw' AND "
+        "table_name = 'egss' AND column_default IS NOT NULL ORDER BY column_index",
+    )
+    assert generated == [("_source_table",), ("_loaded_at",), ("_load_id",)]
+    rows = query(
+        db, "SELECT DISTINCT _source_table, _load_id, _loaded_at IS NOT NULL FROM raw.egss"
+    )
+    assert rows == [(odd, first.load_id, True)]
+    assert query(db, "SELECT count(*) FROM raw._load_log") == [(1,)]
+    # The next changed vintage carries its own load's constants; the old ones went with it.
+    revised = make_doc(updated=T2)
+    revised["value"] = [v + 1 for v in revised["value"]]
+    second = load_dataset(db, "egss", [parse(revised)], meta())
+    assert query(db, "SELECT DISTINCT _source_table, _load_id FROM raw.egss") == [
+        ("MI1301T04", second.load_id)
+    ]
+
+
 def test_round_trip_schema_and_contract_tables(db: Path) -> None:
     result = load_dataset(db, "egss", [parse(make_doc())], meta(is_demo=True))
     assert result.outcome == "loaded" and result.rows == 12 and result.revised_cells == 0

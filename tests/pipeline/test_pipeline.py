@@ -48,9 +48,10 @@ def _duplicate_population_row(staging: Path) -> None:
     # JSON-stat cannot carry a duplicated cell (the parser and loader refuse one): simulate a
     # loader defect in the staging build instead.
     with duckdb.connect(str(staging)) as con:
+        # The per-vintage metadata columns are generated (docs/ARCHITECTURE.md): copy the rest.
         con.execute(
-            "insert into raw.population_county select * from raw.population_county "
-            "where Region = '05' and Tid = '2001'"
+            "insert into raw.population_county by name select * exclude (_source_table, "
+            "_loaded_at, _load_id) from raw.population_county where Region = '05' and Tid = '2001'"
         )
 
 
