@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_parse_load import DATA, machine  # noqa: E402 (needs the path above)
+from bench_parse_load import DATA, _cpu, machine  # noqa: E402 (needs the path above)
 
 from ingest import load  # noqa: E402
 from ingest.jsonstat import parse  # noqa: E402
@@ -44,12 +43,6 @@ META_NOW = (
     "'TAB1' as _source_table, TIMESTAMPTZ '2026-01-01' as _source_updated,"
     " now() as _loaded_at, '20261128T000000Z-0000' as _load_id"
 )
-
-
-def _cpu() -> float:
-    """CPU seconds (user + system, all threads) this process has used so far."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, float]:

@@ -114,7 +114,7 @@ def cleantech_ingest():
 
         published = published_path()
         staging = af.ingest_staging_for(run_id)
-        with WriterLock(published):
+        with WriterLock(published, purpose="Airflow task cleantech_ingest.prepare"):
             prepare_staging(published, staging)
             if not staging.exists():  # first run: nothing published yet
                 duckdb.connect(str(staging)).close()
@@ -143,7 +143,9 @@ def cleantech_ingest():
         if not Path(staging).exists():
             raise FileNotFoundError(f"staging file {staging} is gone: run cleantech_ingest again")
         options = af.client_options()
-        with WriterLock(published_path()):
+        with WriterLock(
+            published_path(), purpose=f"Airflow task cleantech_ingest.ingest[{dataset}]"
+        ):
             result = ingest_dataset(
                 dataset,
                 db=Path(staging),

@@ -86,7 +86,7 @@ def cleantech_transform():
 
         published = published_path()
         build = af.build_for(run_id)
-        with WriterLock(published):
+        with WriterLock(published, purpose="Airflow task cleantech_transform.dbt_build"):
             if not build.exists():  # (on a retry the build file is already there)
                 build.parent.mkdir(parents=True, exist_ok=True)
                 if plan["staging"]:
@@ -118,7 +118,7 @@ def cleantech_transform():
         from ingest.pipeline import report_dir_for
 
         published = published_path()
-        with WriterLock(published):
+        with WriterLock(published, purpose="Airflow task cleantech_transform.quality_gate"):
             gate = run_gate(Path(built["build"]), report_dir=report_dir_for(published))
         print(gate.report())
         if not gate.passed:
@@ -143,7 +143,7 @@ def cleantech_transform():
 
         published = published_path()
         build = Path(audited["build"])
-        with WriterLock(published):
+        with WriterLock(published, purpose="Airflow task cleantech_transform.publish"):
             result = af.pipeline_result(
                 audited, run_id=run_id, published=published, dag_run=dag_run
             )

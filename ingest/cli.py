@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name in args.dataset or []:
         catalog.dataset(name)  # a typo fails before waiting for the lock
     catalog.source(args.source)
-    with writer_lock(db):
+    with writer_lock(db, "run"):
         results = ingest_all(
             db=db,
             source=args.source,
@@ -169,7 +169,7 @@ def check_duckdb_file(db: Path) -> None:
 
 
 @contextlib.contextmanager
-def writer_lock(db: Path) -> Iterator[None]:
+def writer_lock(db: Path, command: str) -> Iterator[None]:
     """Hold the warehouse writer lock (the pipeline's) while writing `db`, when `db` is inside
     the warehouse folder or is the staging file: a pipeline run then never publishes a load it did
     not audit, and never silently discards one by re-copying staging. Waits up to
@@ -181,7 +181,7 @@ def writer_lock(db: Path) -> Iterator[None]:
     if not inside and target != paths.staging_path().resolve():
         yield
         return
-    lock = WriterLock(paths.published_path().resolve())
+    lock = WriterLock(paths.published_path().resolve(), purpose=f"python -m ingest {command}")
     try:
         lock.acquire()
     except WarehouseLocked as exc:
@@ -232,7 +232,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     selection = _selection(args.select or [])
     options = _client_options(args)
     db = _target_db(args)
-    with writer_lock(db):
+    with writer_lock(db, "fetch"):
         result = fetch_table(
             base_url=args.base_url.rstrip("/"),
             api=args.api,
@@ -282,7 +282,7 @@ def cmd_load_file(args: argparse.Namespace) -> int:
         label=dataset.label,
         source=dataset.source,
     )
-    with writer_lock(db):
+    with writer_lock(db, "load-file"):
         result = load.load_dataset(db, args.dataset, [dataset], meta)
     print(f"{args.dataset}: {result.outcome}, {result.rows} rows from {path} → {db}")
     return 0

@@ -28,7 +28,7 @@ class WarehouseLocked(RuntimeError):
         self.holder = holder
         self.timeout = timeout
         super().__init__(
-            f"another pipeline run ({holder}) holds the warehouse lock {lock_path}; "
+            f"another writer ({holder}) holds the warehouse lock {lock_path}; "
             f"waited {timeout:g} s — let it finish, or stop it and run again"
         )
 
@@ -47,14 +47,26 @@ def default_timeout() -> float:
 class WriterLock:
     """Exclusive, cross-process writer lock for one published warehouse (a context manager)."""
 
-    def __init__(self, published: Path, *, timeout: float | None = None, poll: float = 0.2) -> None:
+    def __init__(
+        self,
+        published: Path,
+        *,
+        purpose: str = "a warehouse writer",
+        timeout: float | None = None,
+        poll: float = 0.2,
+    ) -> None:
         self.path = lock_path_for(Path(published))
+        # Written into the lock file, so that a waiting writer's error names what it waits for.
+        self.purpose = " ".join(purpose.split())
         self.timeout = default_timeout() if timeout is None else timeout
         self.poll = poll
         self._fd: int | None = None
 
     def holder(self) -> str:
-        """Who holds the lock, as written by the holder ("pid N on host, since …"), or "unknown"."""
+        """Who holds the lock, as written by the holder ("pid N on host, purpose, since …").
+
+        "pid unknown" when the file is unreadable or empty (a holder between open and write).
+        """
         try:
             text = self.path.read_text(encoding="utf-8").strip()
         except OSError:
@@ -79,7 +91,8 @@ class WriterLock:
                 time.sleep(self.poll)
         os.ftruncate(fd, 0)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {stamp}\n".encode(), 0)
+        holder = f"pid {os.getpid()} on {socket.gethostname()}, {self.purpose}, since {stamp}\n"
+        os.pwrite(fd, holder.encode(), 0)
         os.fsync(fd)
         self._fd = fd
         return self

@@ -317,7 +317,7 @@ def run_pipeline(
         started_at=datetime.now(UTC),
     )
 
-    lock = WriterLock(published, timeout=lock_timeout)
+    lock = WriterLock(published, purpose="pipeline run", timeout=lock_timeout)
     try:
         lock.acquire()
     except WarehouseLocked as exc:

@@ -114,7 +114,8 @@ def test_killed_runs_leave_the_published_file_whole_and_the_next_runs_one_publis
     logs = [(tmp_path / f"concurrent-{i}.log").read_text() for i in range(2)]
     assert sorted(codes) == [0, 1], logs
     loser = logs[codes.index(1)]
-    assert "another pipeline run (pid" in loser and "holds the warehouse lock" in loser, loser
+    assert "another writer (pid" in loser and ", pipeline run, since" in loser, loser
+    assert "holds the warehouse lock" in loser, loser
     assert loser.strip().splitlines()[-1].startswith("error: ")
     winner = procs[codes.index(0)]
 

@@ -18,7 +18,7 @@ HOLD = """
 import sys, time
 from pathlib import Path
 from ingest.lock import WriterLock
-lock = WriterLock(Path(sys.argv[1]), timeout=5).acquire()
+lock = WriterLock(Path(sys.argv[1]), purpose="nightly   backfill\\n(test)", timeout=5).acquire()
 print("held", flush=True)
 time.sleep(60)
 """
@@ -58,8 +58,10 @@ def test_another_process_holding_the_lock_is_named_after_the_timeout(tmp_path: P
             WriterLock(published, timeout=0.5, poll=0.05).acquire()
         assert time.monotonic() - start >= 0.5
         message = str(info.value)
-        assert f"another pipeline run (pid {proc.pid}" in message
-        assert "holds the warehouse lock" in message
+        # The waiting writer learns who holds the lock and what it is doing (one line).
+        assert f"another writer (pid {proc.pid} on " in message
+        assert ", nightly backfill (test), since " in message
+        assert "holds the warehouse lock" in message and "\n" not in message
     finally:
         proc.kill()
         proc.wait()
@@ -81,7 +83,8 @@ def test_a_pipeline_that_cannot_get_the_lock_fails_with_a_one_line_reason(tmp_pa
     with WriterLock(published, timeout=0), pytest.raises(PipelineFailed) as info:
         run_pipeline(published=published, lock_timeout=0.1, echo=lambda _: None)
     assert info.value.stage == "lock"
-    assert f"another pipeline run (pid {os.getpid()}" in str(info.value)
+    assert f"another writer (pid {os.getpid()} on " in str(info.value)
+    assert ", a warehouse writer, since " in str(info.value)
     assert "\n" not in str(info.value)
     assert not published.exists()
 
@@ -110,6 +113,19 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CLEANTECH_STAGING", raising=False)
     monkeypatch.setenv("CLEANTECH_LOCK_TIMEOUT", "0.3")
     return published
+
+
+def test_a_cli_writer_is_named_to_a_pipeline_waiting_for_it(warehouse: Path) -> None:
+    from ingest.cli import writer_lock
+    from ingest.pipeline import PipelineFailed, run_pipeline
+
+    with (
+        writer_lock(warehouse.parent / "manual.duckdb", "fetch"),
+        pytest.raises(PipelineFailed) as info,
+    ):
+        run_pipeline(published=warehouse, lock_timeout=0.1, echo=lambda _: None)
+    assert f"another writer (pid {os.getpid()} on " in str(info.value)
+    assert ", python -m ingest fetch, since " in str(info.value)
 
 
 def test_load_file_into_staging_waits_for_the_writer_lock_and_fails_in_one_line(
@@ -172,7 +188,8 @@ def test_cli_writers_are_shut_out_while_a_pipeline_holds_the_lock(
             assert proc.returncode != 0, proc.stdout
             lines = proc.stderr.splitlines()
             assert len(lines) == 1 and lines[0].startswith("error: cannot write "), proc.stderr
-            assert f"another pipeline run (pid {pipeline.pid}" in lines[0]
+            assert f"another writer (pid {pipeline.pid} on " in lines[0]
+            assert ", pipeline run, since " in lines[0]
         assert staging.read_bytes() == before
     finally:
         os.killpg(pipeline.pid, signal.SIGKILL)
