@@ -42,8 +42,9 @@ METHODS = {
 NOTES = """\
 Where the time goes (py-spy --native, CPU time per column measured in one process, DuckDB 2.0.1):
 `parse` costs less CPU than stdlib `json.loads` (`orjson.loads` plus numpy float conversion,
-positions by broadcast, status by `take`). The load is DuckDB writing 1M rows x 11 columns, and
-almost all of that is the **eight VARCHAR columns**: every VARCHAR column of 1M rows costs
+positions by broadcast, status from Arrow buffers built in numpy). Profiled before the
+generated metadata columns, the load was DuckDB writing 1M rows x 11 columns, almost all of it
+the **eight VARCHAR columns**: every VARCHAR column of 1M rows costs
 ~0.1 CPU s to write (append into an uncompressed transient segment, scan it back, analyse and
 DICT_FSST-compress it), *whatever its content*: a constant `_load_id` costs as much as a real
 dimension column, a constant TIMESTAMPTZ ~0.02 s, the DOUBLE `value` ~0.04 s. In the CTAS
