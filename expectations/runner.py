@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.sql import qualified, split_qualified
+from ingest.sql import existing_tables, qualified, split_qualified
 from ingest.sql import quote_ident as _q
 
 if TYPE_CHECKING:  # duckdb and yaml are imported where used: the DAG processor imports this module
@@ -613,12 +613,7 @@ def run_gate(
 
     con = duckdb.connect(str(db), read_only=True)
     try:
-        present = {
-            f"{s}.{t}"
-            for s, t in con.execute(
-                "select table_schema, table_name from information_schema.tables"
-            ).fetchall()
-        }
+        present = existing_tables(con)
         for suite in suites:
             table = suite["table"]
             # batches: name -> (frame, [(item, type, kwargs)], index columns)
@@ -749,11 +744,8 @@ def _validate(gx, context, source, suite, batch_name, df, items, idx) -> list[Ex
     asset = source.add_dataframe_asset(batch_name)
     batch_def = asset.add_batch_definition_whole_dataframe("all")
     gx_suite = context.suites.add(gx.ExpectationSuite(name=batch_name))
-    specs = []
     for item, type_, kwargs in items:
-        exp = _expectation(gx, type_, kwargs, item, suite)
-        gx_suite.add_expectation(exp)
-        specs.append((item, type_, kwargs))
+        gx_suite.add_expectation(_expectation(gx, type_, kwargs, item, suite))
     vd = context.validation_definitions.add(
         gx.ValidationDefinition(name=batch_name, data=batch_def, suite=gx_suite)
     )
@@ -765,7 +757,7 @@ def _validate(gx, context, source, suite, batch_name, df, items, idx) -> list[Ex
     for vr in res.results:
         by_name.setdefault(vr.expectation_config.meta.get("check"), []).append(vr)
     out = []
-    for item, type_, kwargs in specs:
+    for item, type_, kwargs in items:
         for vr in by_name.get(item["name"], []):
             out.append(_outcome(vr, suite, item, type_, kwargs, _result_column(kwargs)))
     return out

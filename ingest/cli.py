@@ -28,9 +28,6 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
-_Parser = OneLineParser  # the name this module used before
-
-
 def one_line(exc: BaseException, *, with_type: bool = False) -> str:
     """An exception as one line: its first non-empty message line (`OSError`s as `path: reason`),
     prefixed with the exception type when `with_type`; the type name when there is no message."""
@@ -392,7 +389,7 @@ _RETRIES_HELP = "retries per request on 429, 5xx, timeouts and refused connectio
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="python -m ingest",
         description="Regional cleantech warehouse: load PxWeb statistics into DuckDB.",
     )

@@ -58,6 +58,13 @@ class DbtResult:
         """All nodes dbt reported on (exposures' no-ops excluded)."""
         return self.passed + self.failed + self.warned + self.skipped
 
+    def summary(self) -> str:
+        """One line: `dbt build: N passed, N warned, N failed, N skipped in S s`."""
+        return (
+            f"dbt build: {self.passed} passed, {self.warned} warned, {self.failed} failed, "
+            f"{self.skipped} skipped in {self.seconds:.1f} s"
+        )
+
 
 def artifacts_dir(db: Path) -> Path:
     """The folder holding dbt's target/ and logs/ for one warehouse file (beside the file)."""
@@ -315,10 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise FileNotFoundError(f"no DuckDB file at {args.db}")
         if not args.answers_only:
             result = dbt_build(args.db, full_refresh=args.full_refresh, select=args.select)
-            print(
-                f"dbt build: {result.passed} passed, {result.warned} warned, "
-                f"{result.skipped} skipped in {result.seconds:.1f} s"
-            )
+            print(result.summary())
         for line in mart_answers(args.db):
             print(line)
         return 0

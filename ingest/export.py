@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.sql import qualified
+from ingest.sql import qualified, quote_literal
 
 SCHEMA = "marts"
 VINTAGE_TABLE = "data_vintage"
@@ -51,11 +51,6 @@ def vintage_metadata(con: Any, tables: list[str]) -> dict[str, str]:
         "is_demo": "true" if any(r[2] for r in rows) else "false",
         "source_updated": json.dumps({r[0]: r[1] for r in rows}, sort_keys=True),
     }
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal (COPY options and paths take no bound parameters)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def export_parquet(db: Path, out_dir: Path) -> list[Path]:
@@ -92,11 +87,12 @@ def _write_one(con: Any, table: str, target: Path, meta: dict[str, str]) -> None
     os.close(fd)
     tmp = Path(name)
     kv = ", ".join(
-        f"{_literal(METADATA_PREFIX + key)}: {_literal(value)}" for key, value in meta.items()
+        f"{quote_literal(METADATA_PREFIX + key)}: {quote_literal(value)}"
+        for key, value in meta.items()
     )
     try:
         con.execute(
-            f"COPY (SELECT * FROM {qualified(SCHEMA, table)}) TO {_literal(str(tmp))} "  # noqa: S608
+            f"COPY (SELECT * FROM {qualified(SCHEMA, table)}) TO {quote_literal(str(tmp))} "  # noqa: S608
             f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{kv}}})"
         )
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the exports are meant to be shared

@@ -88,13 +88,26 @@ class Dataset:
         clash = {"value", "status"} & set(self.ids)
         if clash:
             raise JsonStatError(f"dimension id {sorted(clash)[0]!r} clashes with a value column")
-        columns = [
-            pa.DictionaryArray.from_arrays(int_array(self.positions(i)), string_array(d.codes))
-            for i, d in enumerate(self.dimensions)
-        ]
-        status = self.status if self.status is not None else pa.nulls(self.n_cells, pa.string())
-        columns += [self.values, status]
-        return pa.Table.from_arrays(columns, names=[*self.ids, "value", "status"])
+        positions = [self.positions(i) for i in range(len(self.dimensions))]
+        return long_table(self.dimensions, positions, self.values, self.status)
+
+
+def long_table(
+    dimensions: list[Dimension],
+    positions: list[np.ndarray],
+    values: pa.Array,
+    status: pa.Array | None,
+) -> pa.Table:
+    """The long table of cells: per dimension a dictionary column (its category positions into its
+    codes), then `value` and `status` (all null when None)."""
+    columns = [
+        pa.DictionaryArray.from_arrays(int_array(pos), string_array(d.codes))
+        for pos, d in zip(positions, dimensions, strict=True)
+    ]
+    if status is None:
+        status = pa.nulls(len(values), pa.string())
+    names = [d.id for d in dimensions]
+    return pa.Table.from_arrays([*columns, values, status], names=[*names, "value", "status"])
 
 
 def parse_file(path: Path | str) -> Dataset:
@@ -371,11 +384,10 @@ def index_dtype(size: int) -> type[np.signedinteger]:
     return next(t for t in (np.int8, np.int16, np.int32, np.int64) if size <= np.iinfo(t).max)
 
 
-def int_array(a: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+def int_array(a: np.ndarray) -> pa.Array:
     """A signed-integer Arrow array over a numpy buffer (no pandas import, unlike pa.array)."""
     a = np.ascontiguousarray(a)
-    bitmap = None if valid is None else _bitmap(valid)
-    return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [bitmap, pa.py_buffer(a)])
+    return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [None, pa.py_buffer(a)])
 
 
 def _float_array(a: np.ndarray) -> pa.Array:

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ingest.jsonstat import Dataset, Dimension, index_dtype, int_array, string_array
+from ingest.jsonstat import Dataset, Dimension, index_dtype, long_table
 from ingest.sql import qualified, quote_literal
 from ingest.sql import quote_ident as _q
 
@@ -75,6 +75,7 @@ class LoadResult:
     rows: int
     revised_cells: int
     seconds: float
+    updated: str | None  # the vintage's source `updated`, as written to raw._datasets
 
 
 def load_dataset(
@@ -106,15 +107,15 @@ def load_dataset(
             # Writing the vintage is most of a load: check first whether it is identical.
             unchanged = _identical(con, dataset, ids, view, table.num_rows)
             revised = 0
-            if not unchanged:
-                _stage(con, dataset, ids, view, meta.source_table, updated, now, load_id)
-                revised = _revise(con, dataset, ids, updated, now, load_id)
-            _replace_current(con, dataset, unchanged)
             if unchanged:
                 # A republish without changes: same cells, possibly a newer `updated`. Move the
                 # vintage's timestamp with raw._datasets (the freshness check reads this column);
                 # no cell was replaced, so nothing goes to revisions.
                 _touch_source_updated(con, dataset, updated)
+            else:
+                _stage(con, dataset, ids, view, meta.source_table, updated, now, load_id)
+                revised = _revise(con, dataset, ids, updated, now, load_id)
+                _replace_current(con, dataset)
             _comment(con, dataset, meta, parts[0].label)
             _write_labels(con, dataset, dims)
             _write_dataset_row(con, dataset, meta, parts[0], updated)
@@ -127,7 +128,7 @@ def load_dataset(
             raise
         finally:
             con.unregister(view)
-    return LoadResult(load_id, dataset, outcome, table.num_rows, revised, seconds)
+    return LoadResult(load_id, dataset, outcome, table.num_rows, revised, seconds, updated)
 
 
 def log_failure(
@@ -214,15 +215,11 @@ def merge_parts(dataset: str, parts: list[Dataset]) -> tuple[pa.Table, list[Dime
         _check_disjoint_parts(dataset, ids, remaps, [d.size for d in dims])
     else:
         _check_unique_cells(dataset, ids, positions, [d.size for d in dims])
-    columns = [
-        pa.DictionaryArray.from_arrays(int_array(pos), string_array(d.codes))
-        for pos, d in zip(positions, dims, strict=True)
-    ]
     values = pa.concat_arrays([p.values for p in parts])
     status = pa.concat_arrays(
         [p.status if p.status is not None else pa.nulls(p.n_cells, pa.string()) for p in parts]
     )
-    return pa.Table.from_arrays([*columns, values, status], names=[*ids, "value", "status"]), dims
+    return long_table(dims, positions, values, status), dims
 
 
 def _merge_dimensions(parts: list[Dataset]) -> tuple[list[Dimension], list[list[np.ndarray]]]:
@@ -464,13 +461,10 @@ def _revise(
     )
 
 
-def _replace_current(con: duckdb.DuckDBPyConnection, dataset: str, unchanged: bool) -> None:
-    """Rename the staged vintage into `raw.<dataset>` (nothing was staged when nothing changed)."""
-    stage = _table(_stage_name(dataset))
-    if unchanged:
-        return  # nothing was staged
+def _replace_current(con: duckdb.DuckDBPyConnection, dataset: str) -> None:
+    """Rename the staged vintage into `raw.<dataset>`, replacing the current one."""
     con.execute(f"DROP TABLE IF EXISTS {_table(dataset)}")
-    con.execute(f"ALTER TABLE {stage} RENAME TO {_q(dataset)}")
+    con.execute(f"ALTER TABLE {_table(_stage_name(dataset))} RENAME TO {_q(dataset)}")
 
 
 def _touch_source_updated(

@@ -20,10 +20,14 @@ def warehouse_dir() -> Path:
     return published_path().parent
 
 
-def staging_path() -> Path:
-    """The staging warehouse that loads and dbt write before the audit (`CLEANTECH_STAGING` overrides)."""
+def staging_path(published: Path | None = None) -> Path:
+    """The staging build that loads and dbt write before the audit, beside `published` (default:
+    the published warehouse); `CLEANTECH_STAGING` overrides."""
     env = os.environ.get("CLEANTECH_STAGING")
-    return Path(env) if env else warehouse_dir() / "staging" / published_path().name
+    if env:
+        return Path(env)
+    published = published or published_path()
+    return published.parent / "staging" / published.name
 
 
 def catalog_path() -> Path:

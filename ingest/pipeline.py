@@ -42,7 +42,8 @@ import duckdb
 from ingest import paths
 from ingest.cli import OneLineParser, one_line, run_main
 from ingest.lock import WarehouseLocked, WriterLock
-from ingest.publish import publish, wal_path
+from ingest.publish import next_path, publish, wal_path
+from ingest.sql import qualified
 
 STAGES = ("prepare", "ingest", "dbt", "audit", "publish")
 
@@ -135,8 +136,7 @@ class PipelineResult:
 
 def staging_for(published: Path) -> Path:
     """The staging build for a published file (`CLEANTECH_STAGING` overrides)."""
-    env = os.environ.get("CLEANTECH_STAGING")
-    return Path(env) if env else published.parent / "staging" / published.name
+    return paths.staging_path(published)
 
 
 def report_dir_for(published: Path) -> Path:
@@ -174,11 +174,10 @@ def pause_point(stage: str) -> None:
 def prepare_staging(published: Path, staging: Path) -> Path:
     """Start a fresh build: unlink any stale staging file, then copy the published file (if any)."""
     staging.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (staging, wal_path(staging), staging.with_name(staging.name + ".tmp"),
-                  published.with_name(f".{published.name}.next")):  # fmt: skip
+    tmp = staging.with_name(staging.name + ".tmp")
+    for stale in (staging, wal_path(staging), tmp, next_path(published)):
         stale.unlink(missing_ok=True)
     if published.exists():
-        tmp = staging.with_name(staging.name + ".tmp")
         shutil.copyfile(published, tmp)
         os.replace(tmp, staging)
     return staging
@@ -193,7 +192,7 @@ def table_counts(db: Path) -> dict[str, int]:
             "where table_schema in ('raw', 'marts') and table_type = 'BASE TABLE' order by 1, 2"
         ).fetchall()
         return {
-            f"{s}.{t}": int(con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0])  # type: ignore[index]  # noqa: S608
+            f"{s}.{t}": int(con.execute(f"select count(*) from {qualified(s, t)}").fetchone()[0])  # type: ignore[index]  # noqa: S608
             for s, t in tables
         }
     finally:
@@ -223,6 +222,13 @@ def _append_log(log: Path, record: dict[str, Any]) -> None:
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _log_finished(log: Path, result: PipelineResult) -> None:
+    """Append the run's final record (outcome, timings, failed expectations) to the run log."""
+    record = {"run_id": result.run_id, "event": "finished", "run": result.run_row(),
+              "quality": result.quality_rows()}  # fmt: skip
+    _append_log(log, record)
 
 
 def read_run_log(log: Path) -> dict[str, dict[str, Any]]:
@@ -379,8 +385,7 @@ def run_pipeline(
             result.reason = f"{stage} failed: {reason}" if not isinstance(exc, _Stop) else reason
             result.finished_at = datetime.now(UTC)
             done(stage)
-            _append_log(log, {"run_id": result.run_id, "event": "finished", "run": result.run_row(),
-                              "quality": result.quality_rows()})  # fmt: skip
+            _log_finished(log, result)
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt / SystemExit: recorded, then propagate as is
             kept = f" (the failed build is kept at {staging})" if staging.exists() else ""
@@ -391,8 +396,7 @@ def run_pipeline(
                 result=result,
             ) from exc
         result.finished_at = datetime.now(UTC)
-        _append_log(log, {"run_id": result.run_id, "event": "finished", "run": result.run_row(),
-                          "quality": result.quality_rows()})  # fmt: skip
+        _log_finished(log, result)
     say(
         f"[pipeline {result.run_id}] published {published} in {sum(result.timings.values()):.1f} s "
         f"({', '.join(f'{k} {v:.1f} s' for k, v in result.timings.items())})"
@@ -495,11 +499,7 @@ def _dbt(staging: Path, full_refresh: bool, say: Callable[[str], None]) -> str |
         res = dbt_build(staging, full_refresh=full_refresh, quiet=True)
     except Exception as exc:  # DbtFailed, or dbt itself crashing
         return _one_line(exc)
-    if res is not None and hasattr(res, "passed"):
-        say(
-            f"dbt build: {res.passed} passed, {res.warned} warned, {res.failed} failed, "
-            f"{res.skipped} skipped in {res.seconds:.1f} s"
-        )
+    say(res.summary())
     return None
 
 

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from ingest.sql import qualified, split_qualified
+from ingest.sql import existing_tables, qualified, split_qualified
 
 # duckdb is imported inside the functions: the Airflow DAG processor imports this module.
 
@@ -31,6 +31,11 @@ class PublishFailed(RuntimeError):
 def wal_path(db: Path) -> Path:
     """DuckDB's write-ahead log beside a database file."""
     return db.with_name(db.name + ".wal")
+
+
+def next_path(published: Path) -> Path:
+    """The hidden copy beside `published` that `publish` swaps into place (same filesystem)."""
+    return published.with_name(f".{published.name}.next")
 
 
 def checkpoint(db: Path) -> None:
@@ -56,12 +61,7 @@ def verify(db: Path, required: Iterable[str] = REQUIRED_TABLES) -> dict[str, int
     except duckdb.Error as exc:
         raise PublishFailed(f"{db} does not open read-only: {exc}") from exc
     try:
-        present = {
-            f"{s}.{t}"
-            for s, t in con.execute(
-                "select table_schema, table_name from information_schema.tables"
-            ).fetchall()
-        }
+        present = existing_tables(con)
         missing = [t for t in required if t not in present]
         if missing:
             raise PublishFailed(f"{db} lacks {', '.join(missing)}: not publishing it")
@@ -115,7 +115,7 @@ def publish(
 
     source = staging
     if staging.stat().st_dev != published.parent.stat().st_dev:
-        source = published.with_name(f".{published.name}.next")
+        source = next_path(published)
         shutil.copyfile(staging, source)
     _fsync_file(source)
     if wal_path(published).exists():

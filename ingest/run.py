@@ -235,7 +235,7 @@ def _fetch_with(
         requests=meta.requests,
         bytes=meta.bytes,
         seconds=time.monotonic() - started,
-        source_updated=load.last_loaded_updated(db, dataset) or meta.source_updated,
+        source_updated=result.updated or meta.source_updated,
         message=f"{result.revised_cells} revised cells kept as history"
         if result.revised_cells
         else "",

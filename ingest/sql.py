@@ -2,12 +2,15 @@
 
 Names that come from files (suite YAML, the catalog, dimension ids of a response) are pasted into
 SQL only through these helpers; values are bound as parameters instead, except where DuckDB takes
-no parameters (a generated column's expression): there `quote_literal` writes the constant.
+no parameters (a generated column's expression, COPY's path and options): there
+`quote_literal` writes the constant.
 """
 
 from __future__ import annotations
 
-__all__ = ["qualified", "quote_ident", "quote_literal"]
+from typing import Any
+
+__all__ = ["existing_tables", "qualified", "quote_ident", "quote_literal"]
 
 
 def quote_ident(name: str) -> str:
@@ -33,6 +36,12 @@ def quote_literal(value: str) -> str:
 def qualified(schema: str, table: str) -> str:
     """A quoted `"schema"."table"` reference."""
     return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+def existing_tables(con: Any) -> set[str]:
+    """The `schema.table` names (tables and views) a DuckDB connection sees."""
+    rows = con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+    return {f"{schema}.{table}" for schema, table in rows}
 
 
 def split_qualified(name: str) -> tuple[str, str]:

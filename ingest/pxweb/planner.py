@@ -62,8 +62,9 @@ def expand_values(
             )
         return list(dict.fromkeys(expressions))
     picked: set[int] = set()
+    index = _index(var)  # once per variable: a list of n codes stays O(n)
     for expression in expressions:
-        picked.update(_positions(var, expression, table_id))
+        picked.update(_positions(var, index, expression, table_id))
     return [var.values[i] for i in sorted(picked)]
 
 
@@ -178,14 +179,15 @@ def _is_expression(item: str) -> bool:
     return "*" in item or "?" in item or _FUNCTION.match(item) is not None
 
 
-def _positions(var: Variable, expression: str, table_id: str | None) -> Iterator[int]:
-    index = _index(var)
+def _positions(
+    var: Variable, index: dict[str, int], expression: str, table_id: str | None
+) -> Iterator[int]:
     if expression in index:
         yield index[expression]
         return
     match = _FUNCTION.match(expression)
     if match:
-        yield from _function_positions(var, match[1].lower(), match[2], expression, table_id)
+        yield from _function_positions(var, index, match[1].lower(), match[2], expression, table_id)
         return
     if "*" in expression or "?" in expression:
         yield from _wildcard_positions(var, expression, table_id)
@@ -203,7 +205,12 @@ def _positions(var: Variable, expression: str, table_id: str | None) -> Iterator
 
 
 def _function_positions(
-    var: Variable, name: str, args_text: str, expression: str, table_id: str | None
+    var: Variable,
+    index: dict[str, int],
+    name: str,
+    args_text: str,
+    expression: str,
+    table_id: str | None,
 ) -> Iterator[int]:
     args = [a.strip() for a in args_text.split(",")]
     n = len(var.values)
@@ -217,7 +224,6 @@ def _function_positions(
         else:
             yield from range(min(offset, n), min(offset + count, n))
         return
-    index = _index(var)
     bounds = []
     expected = 2 if name == "range" else 1
     if len(args) != expected:

@@ -5,21 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from ingest.server.responses import ApiError, Response, json_response, problem
+from ingest.server.responses import (
+    ApiError,
+    Response,
+    json_object_body,
+    json_response,
+    problem,
+)
 from ingest.server.selection import SelectionError
 from ingest.server.state import ServerState, utc_now_iso
-
-
-def _body(raw: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError:
-        raise ApiError(problem(400, "Parameter error", "The body is not valid JSON")) from None
-    if not isinstance(doc, dict):
-        raise ApiError(problem(400, "Parameter error", "The body must be a JSON object"))
-    return doc
 
 
 def touch(state: ServerState, table_id: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +33,7 @@ def touch(state: ServerState, table_id: str, doc: dict[str, Any]) -> dict[str, A
 
 def route(state: ServerState, method: str, parts: list[str], body: bytes) -> Response:
     """Dispatch a request below /_control."""
-    doc = _body(body) if method == "POST" else {}
+    doc = json_object_body(body) if method == "POST" else {}
     match method, parts:
         case "GET", ["health"]:
             return json_response(

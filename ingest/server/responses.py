@@ -41,6 +41,17 @@ def problem(status: int, title: str, detail: str | None = None) -> Response:
     return json_response(body, status, PROBLEM)
 
 
+def json_object_body(raw: bytes) -> dict[str, Any]:
+    """A POST body as a JSON object (empty body: {}); anything else is a v2 400 problem."""
+    try:
+        doc = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        raise ApiError(problem(400, "Parameter error", "The body is not valid JSON")) from None
+    if not isinstance(doc, dict):
+        raise ApiError(problem(400, "Parameter error", "The body must be a JSON object"))
+    return doc
+
+
 def v1_error(status: int, message: str) -> Response:
     """A PxWeb v1 error body: {"error": message}."""
     return json_response({"error": message}, status)

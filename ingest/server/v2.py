@@ -8,11 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import orjson
-
 from ingest.server.jsonstat import dataset_doc, metadata_doc
 from ingest.server.model import Table
-from ingest.server.responses import ApiError, Response, json_response, problem
+from ingest.server.responses import ApiError, Response, json_object_body, json_response, problem
 from ingest.server.selection import (
     SelectionError,
     as_list,
@@ -188,12 +186,7 @@ def parse_get_selection(query: list[tuple[str, str]]) -> tuple[dict[str, list[st
 
 def parse_post_selection(body: bytes, table: Table) -> tuple[dict[str, list[str]], list[str]]:
     """The POST body's selection (and checks its placement) into {VAR: expressions}."""
-    try:
-        doc = orjson.loads(body) if body.strip() else {}
-    except orjson.JSONDecodeError:
-        raise ApiError(problem(400, "Parameter error", "The body is not valid JSON")) from None
-    if not isinstance(doc, dict):
-        raise ApiError(problem(400, "Parameter error", "The body must be a JSON object"))
+    doc = json_object_body(body)
     selection: dict[str, list[str]] = {}
     codelists = []
     for item in doc.get("selection") or []:
