@@ -39,5 +39,4 @@ RUN pip install --no-cache-dir --no-deps -e . \
 ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/cleantech/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
     CLEANTECH_WAREHOUSE=/data/warehouse/cleantech.duckdb \
-    CLEANTECH_STAGING=/data/staging/cleantech.duckdb \
-    AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
+    CLEANTECH_STAGING=/data/staging/cleantech.duckdb

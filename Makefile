@@ -5,7 +5,6 @@ PY := .venv/bin/python
 UV := .venv/bin/uv
 DEMO_PORT ?= 8123
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
-export PXWEB_DEMO_URL := http://127.0.0.1:$(DEMO_PORT)/api/v2
 
 .PHONY: run pipeline test lint bench clean install airflow report serve-demo
 

@@ -142,7 +142,6 @@ def cleantech_ingest():
         get_current_context()["dataset"] = dataset  # type: ignore[typeddict-unknown-key]
         if not Path(staging).exists():
             raise FileNotFoundError(f"staging file {staging} is gone: run cleantech_ingest again")
-        options = af.client_options()
         with WriterLock(
             published_path(), purpose=f"Airflow task cleantech_ingest.ingest[{dataset}]"
         ):
@@ -152,7 +151,7 @@ def cleantech_ingest():
                 source=params["source"],
                 full_refresh=params["full_refresh"],
                 progress=False,
-                **({"client_options": options} if options else {}),
+                client_options=af.client_options(),
             )
         extra = af.result_extra(result, source=params["source"], staging=staging, run_id=run_id)
         print(f"{dataset}: {result.outcome} {result.message}".rstrip())

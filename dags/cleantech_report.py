@@ -38,11 +38,10 @@ def cleantech_report():
     @task
     def html_report() -> str:
         """The self-contained HTML report beside the published warehouse."""
-        from ingest.paths import published_path
+        from ingest.paths import published_path, report_html_path
         from ingest.report import build_report
 
-        published = published_path()
-        written = build_report(published, published.parent / "report.html")
+        written = build_report(published_path(), report_html_path())
         print(f"report written to {written}")
         return str(written)
 
@@ -50,11 +49,10 @@ def cleantech_report():
     def parquet_export() -> list[str]:
         """Every mart as a Parquet file beside the published warehouse."""
         from ingest.export import export_parquet
-        from ingest.paths import published_path
+        from ingest.paths import parquet_dir, published_path
 
-        published = published_path()
-        files = export_parquet(published, published.parent / "parquet")
-        print(f"{len(files)} mart tables exported to {published.parent / 'parquet'}")
+        files = export_parquet(published_path(), parquet_dir())
+        print(f"{len(files)} mart tables exported to {parquet_dir()}")
         return [str(f) for f in files]
 
     html_report()

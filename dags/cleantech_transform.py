@@ -132,7 +132,7 @@ def cleantech_transform():
         retries=0,
         execution_timeout=timedelta(minutes=5),
     )
-    def publish(audited: dict, dag_run=None, run_id=None, outlet_events=None) -> dict:
+    def publish(audited: dict, params=None, dag_run=None, run_id=None, outlet_events=None) -> dict:
         """Record the run in `ops.pipeline_runs`, swap the build onto the published path."""
         from pathlib import Path
 
@@ -145,7 +145,11 @@ def cleantech_transform():
         build = Path(audited["build"])
         with WriterLock(published, purpose="Airflow task cleantech_transform.publish"):
             result = af.pipeline_result(
-                audited, run_id=run_id, published=published, dag_run=dag_run
+                audited,
+                run_id=run_id,
+                published=published,
+                full_refresh=params["full_refresh"],
+                dag_run=dag_run,
             )
             result.counts = table_counts(build)
             record_runs(build, run_log_for(published), result)

@@ -219,7 +219,12 @@ def changed_datasets(events: Mapping[Any, Iterable[Any]]) -> tuple[list[str], li
 
 
 def pipeline_result(
-    audited: Mapping[str, Any], *, run_id: str, published: Path, dag_run: Any = None
+    audited: Mapping[str, Any],
+    *,
+    run_id: str,
+    published: Path,
+    full_refresh: bool,
+    dag_run: Any = None,
 ) -> Any:
     """An `ingest.pipeline.PipelineResult` for a transform run about to publish (for `ops.pipeline_runs`)."""
     from datetime import UTC, datetime
@@ -242,7 +247,7 @@ def pipeline_result(
         published=published,
         staging=Path(audited["build"]),
         source=",".join(sorted(sources)) or "published",
-        full_refresh=False,
+        full_refresh=full_refresh,
         started_at=started,
         outcome="published",
         finished_at=datetime.now(UTC),
@@ -402,7 +407,7 @@ def run_dags_locally(
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    from ingest.paths import published_path
+    from ingest.paths import parquet_dir, published_path, report_html_path
     from ingest.pipeline import report_dir_for
 
     print()
@@ -419,8 +424,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(f"outcome: {summary['outcome']}")
     print(f"warehouse:      {published}")
     print(f"quality report: {report_dir_for(published) / 'index.html'}")
-    print(f"HTML report:    {published.parent / 'report.html'}")
-    print(f"Parquet marts:  {published.parent / 'parquet'}/")
+    print(f"HTML report:    {report_html_path(published)}")
+    print(f"Parquet marts:  {parquet_dir(published)}/")
     print(
         f"Airflow home:   {os.environ.get('AIRFLOW_HOME', '~/airflow')} (`make airflow` shows these runs)"
     )

@@ -362,7 +362,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"no warehouse at {db}: run `make run` (or `python -m ingest pipeline`) first"
         )
     check_duckdb_file(db)
-    out = Path(args.out) if args.out else paths.warehouse_dir() / "report.html"
+    out = Path(args.out) if args.out else paths.report_html_path()
     written = build_report(db, out)
     print(f"report written to {written}")
     return 0

@@ -117,7 +117,7 @@ def read_export_metadata(path: Path) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     """`python -m ingest.export [DB] [OUT_DIR]`: defaults to the published warehouse and parquet/ beside it."""
     from ingest.cli import OneLineParser, check_duckdb_file, run_main
-    from ingest.paths import published_path, warehouse_dir
+    from ingest.paths import parquet_dir, published_path
 
     parser = OneLineParser(
         prog="python -m ingest.export", description="Export the marts as Parquet."
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         db = args.db or published_path()
         check_duckdb_file(db)
-        for path in export_parquet(db, args.out_dir or warehouse_dir() / "parquet"):
+        for path in export_parquet(db, args.out_dir or parquet_dir()):
             print(path)
         return 0
 

@@ -20,6 +20,16 @@ def warehouse_dir() -> Path:
     return published_path().parent
 
 
+def report_html_path(published: Path | None = None) -> Path:
+    """The HTML report written beside a published warehouse (default: the configured one)."""
+    return (published or published_path()).parent / "report.html"
+
+
+def parquet_dir(published: Path | None = None) -> Path:
+    """The folder of Parquet exports beside a published warehouse (default: the configured one)."""
+    return (published or published_path()).parent / "parquet"
+
+
 def staging_path(published: Path | None = None) -> Path:
     """The staging build that loads and dbt write before the audit, beside `published` (default:
     the published warehouse); `CLEANTECH_STAGING` overrides."""

@@ -414,8 +414,8 @@ def publish_extras(published: Path, say: Callable[[str], None] = print) -> None:
     from ingest.report import build_report
 
     try:
-        report = build_report(published, published.parent / "report.html")
-        files = export_parquet(published, published.parent / "parquet")
+        report = build_report(published, paths.report_html_path(published))
+        files = export_parquet(published, paths.parquet_dir(published))
     except Exception as exc:
         raise PipelineFailed(
             f"the warehouse {published} was published, but writing the report or Parquet "

@@ -641,7 +641,7 @@ def _footer(facts: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None) -> int:
     """`python -m ingest.report [DB] [OUT]`: defaults to the published warehouse and report.html beside it."""
     from ingest.cli import OneLineParser, check_duckdb_file, run_main
-    from ingest.paths import published_path, warehouse_dir
+    from ingest.paths import published_path, report_html_path
 
     parser = OneLineParser(prog="python -m ingest.report", description="Write the HTML report.")
     parser.add_argument("db", nargs="?", type=Path, help="warehouse (default: the published one)")
@@ -651,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         db = args.db or published_path()
         check_duckdb_file(db)
-        print(build_report(db, args.out or warehouse_dir() / "report.html"))
+        print(build_report(db, args.out or report_html_path()))
         return 0
 
     return run_main(body)

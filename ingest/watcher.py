@@ -139,9 +139,6 @@ class PxWebTableUpdatedTrigger(BaseEventTrigger):
 
 def _same(a: str, b: str) -> bool:
     """Same instant (timezone-aware comparison), else plain string equality."""
-    from ingest.run import parse_updated
+    from ingest.run import same_vintage
 
-    pa, pb = parse_updated(a), parse_updated(b)
-    if pa is not None and pb is not None:
-        return pa == pb
-    return a == b
+    return same_vintage(a, b) or a == b

@@ -12,21 +12,13 @@ py=.venv/bin/python
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$PWD/.airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$PWD/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
 export CLEANTECH_SOURCE="${CLEANTECH_SOURCE:-demo}"
 mkdir -p "$AIRFLOW_HOME"
 log="$AIRFLOW_HOME/airflow_run.log"
 : >"$log"
 
 source scripts/demo_server.sh
-server=""
-cleanup() {
-  if [[ -n $server ]]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
+trap stop_demo_server EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 
 started=$(date +%s)
@@ -56,5 +48,5 @@ if [[ $status -ne 0 ]]; then
 fi
 echo
 # A few answers from the marts, straight from the published file (read-only).
-"$py" -m ingest.dbt_runner "$("$py" -c 'from ingest.paths import published_path; print(published_path())')" --answers-only
+"$py" -m ingest.dbt_runner --answers-only
 echo "done in $(( $(date +%s) - started )) s"

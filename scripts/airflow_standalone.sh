@@ -19,7 +19,6 @@ export AIRFLOW__API__PORT="${AIRFLOW_PORT:-8080}"
 export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 # Task processes reach the execution API on the same (possibly non-default) port.
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${AIRFLOW__API__PORT}/execution/"
-export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
 # A few LocalExecutor workers are plenty (DuckDB writers run one at a time anyway).
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
 export CLEANTECH_SOURCE="${CLEANTECH_SOURCE:-demo}"
@@ -27,21 +26,14 @@ export CLEANTECH_SOURCE="${CLEANTECH_SOURCE:-demo}"
 export CLEANTECH_WATCH_INTERVAL="${CLEANTECH_WATCH_INTERVAL:-30}"
 mkdir -p "$AIRFLOW_HOME"
 
-server=""
-cleanup() {
-  if [[ -n $server ]]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
+source scripts/demo_server.sh
+trap stop_demo_server EXIT
 
 airflow db migrate >"$AIRFLOW_HOME/standalone-migrate.log" 2>&1 || {
   tail -20 "$AIRFLOW_HOME/standalone-migrate.log" >&2; exit 1; }
 "$py" -m ingest.airflow_support pool
 
 if [[ $CLEANTECH_SOURCE == demo ]]; then
-  source scripts/demo_server.sh
   : >"$AIRFLOW_HOME/demo-server.log"
   start_demo_server "$port" "$AIRFLOW_HOME/demo-server.log"
   echo "local PxWeb server (demo snapshot): $PXWEB_BASE_URL"

@@ -1,7 +1,17 @@
 # Sourced by the run scripts: start the local PxWeb server (demo snapshot) in the background and
 # wait until it answers. One copy of this, so every script gets the same checks.
 #   start_demo_server PORT [LOGFILE]   → sets $server (its PID) and exports PXWEB_BASE_URL
-# The caller owns the trap that stops $server. Needs $py (the venv's python).
+#   trap stop_demo_server EXIT         → the caller stops it however the script ends
+# Needs $py (the venv's python).
+server=""
+
+stop_demo_server() {
+  if [[ -n $server ]]; then
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
+}
+
 start_demo_server() {
   local port=$1 log=${2:-/dev/null}
   export PXWEB_BASE_URL="http://127.0.0.1:${port}/api/v2"

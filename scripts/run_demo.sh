@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# `make run`: start the local PxWeb server with the demo snapshot, run the main job against it,
-# stop the server (also on failure or Ctrl-C).
+# `make pipeline`: start the local PxWeb server with the demo snapshot, run the CLI pipeline
+# (ingest → dbt build → quality gate → publish) against it, print a few answers, stop the server
+# (also on failure or Ctrl-C).
 set -euo pipefail
-port="${1:-8123}"
+cd "$(dirname "$0")/.."
+port="${1:-${DEMO_PORT:-8123}}"
 py=.venv/bin/python
-source "$(dirname "$0")/demo_server.sh"
-server=""
-trap '[[ -n $server ]] && { kill $server 2>/dev/null; wait $server 2>/dev/null; }; true' EXIT INT TERM
+[[ -x $py ]] || { echo "error: .venv is missing: run 'make install' first" >&2; exit 1; }
+source scripts/demo_server.sh
+trap stop_demo_server EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
 start_demo_server "$port"
 
-$py -m ingest pipeline --source demo
-$py -m ingest.dbt_runner "${CLEANTECH_WAREHOUSE:-warehouse/cleantech.duckdb}" --answers-only
+"$py" -m ingest pipeline --source demo
+"$py" -m ingest.dbt_runner --answers-only

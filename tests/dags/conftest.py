@@ -34,7 +34,6 @@ AIRFLOW_ENV = {
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
     "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(AIRFLOW_HOME / "logs"),
-    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     # The ingest DAG reads these at parse time: fast retries in tests.
     "CLEANTECH_INGEST_RETRIES": "1",
     "CLEANTECH_RETRY_DELAY_SECONDS": "1",
