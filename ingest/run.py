@@ -10,15 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ingest.catalog import Catalog, load_catalog
 from ingest.cli import one_line as _one_line
+from ingest.pxweb.models import parse_updated
 
 log = logging.getLogger(__name__)
-
-# v1 servers give `updated` as naive local time; SCB and the Nordic offices publish in CET/CEST.
-V1_LOCAL_TZ = ZoneInfo("Europe/Stockholm")
 
 
 @dataclass
@@ -55,19 +52,6 @@ class IngestFailed(RuntimeError):
 
 class SourceChanged(IngestFailed):
     """The source published a new vintage while a split query was being fetched."""
-
-
-def parse_updated(value: str | None) -> datetime | None:
-    """A source `updated` string as an aware UTC datetime (naive values are Stockholm time)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=V1_LOCAL_TZ)
-    return parsed.astimezone(UTC)
 
 
 def same_vintage(a: str | datetime | None, b: str | datetime | None) -> bool:

@@ -10,8 +10,13 @@ import httpx
 import orjson
 
 from . import v1, v2
-from .client import retry_after_seconds
-from .errors import PxWebError, ResponseError, SourceUnreachable, error_for_status
+from .errors import (
+    PxWebError,
+    ResponseError,
+    SourceUnreachable,
+    error_for_status,
+    retry_after_seconds,
+)
 from .models import Call, TableInfo
 
 # The trigger polls again on its own schedule, so a short retry budget is enough here.

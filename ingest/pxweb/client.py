@@ -8,8 +8,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -23,6 +22,7 @@ from .errors import (
     ResponseError,
     SourceUnreachable,
     error_for_status,
+    retry_after_seconds,
 )
 from .limits import Limits
 from .models import (
@@ -32,13 +32,13 @@ from .models import (
     QueryPlan,
     TableInfo,
     TableMetadata,
+    parse_updated,
 )
 from .planner import plan_query
 from .ratelimit import RateLimiter
 
 T = TypeVar("T")
 _MAX_BACKOFF = 30.0
-_MAX_RETRY_AFTER = 600.0
 
 
 @dataclass
@@ -251,7 +251,7 @@ class PxWebClient:
             page_number += 1
 
     def _search_v1(self, query: str | None, past_days: int | None) -> Iterator[TableInfo]:
-        cutoff = datetime.now() - timedelta(days=past_days) if past_days is not None else None
+        cutoff = datetime.now(UTC) - timedelta(days=past_days) if past_days is not None else None
         if query:
             try:
                 hits = v1.parse_search(self._call(v1.search_call(query)).data)
@@ -385,21 +385,6 @@ def v2_limits_steps() -> Generator[Call, Any, Limits]:
     return v2.parse_limits(body) if isinstance(body, Mapping) else Limits.defaults("v2")
 
 
-def retry_after_seconds(header: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped."""
-    if not header:
-        return None
-    try:
-        seconds = float(header)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
-
-
 def _exhausted(error: PxWebError, attempts: int) -> PxWebError:
     error.message = f"{error.message} (after {attempts} attempts)"
     return error
@@ -410,13 +395,8 @@ def _updated_since(updated: str | None, cutoff: datetime | None) -> bool:
         return True
     if not updated:
         return False
-    try:
-        stamp = datetime.fromisoformat(updated.replace("Z", "+00:00"))
-    except ValueError:
-        return True
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone().replace(tzinfo=None)
-    return stamp >= cutoff
+    stamp = parse_updated(updated)
+    return stamp is None or stamp >= cutoff  # an unreadable stamp is kept, not filtered out
 
 
 def _in_order(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import orjson
@@ -147,6 +149,25 @@ def _is_cell_limit(message: str | None) -> bool:
     # v2 answers the cell limit with a plain 400 ("Too many cells selected"); only then is the
     # body consulted, to pick the more useful subclass. The status code still decides the family.
     return message is not None and "too many" in message.lower()
+
+
+# A server asking for more than this is treated as asking for this (a stuck run is worse).
+_MAX_RETRY_AFTER = 600.0
+
+
+def retry_after_seconds(header: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped."""
+    if not header:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
 
 
 def error_for_status(

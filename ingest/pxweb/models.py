@@ -4,7 +4,25 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+# v1 servers give `updated` as naive local time; SCB and the Nordic offices publish in CET/CEST.
+V1_LOCAL_TZ = ZoneInfo("Europe/Stockholm")
+
+
+def parse_updated(value: str | None) -> datetime | None:
+    """A source `updated` string as an aware UTC datetime (naive values are Stockholm time)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=V1_LOCAL_TZ)
+    return parsed.astimezone(UTC)
 
 
 @dataclass

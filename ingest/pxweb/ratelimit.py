@@ -53,8 +53,3 @@ class RateLimiter:
             return
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + seconds)
-
-    def starts(self) -> list[float]:
-        """The start times still inside the window (for diagnostics and tests)."""
-        with self._lock:
-            return list(self._starts)

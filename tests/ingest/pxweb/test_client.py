@@ -456,3 +456,28 @@ def test_a_429_pauses_every_worker() -> None:
     late = [t for t in arrivals if t > refused[0] + 0.1]
     assert late and min(late) >= refused[0] + 1.0
     assert len([t for t in arrivals if refused[0] < t <= refused[0] + 0.1]) <= 3
+
+
+@pytest.mark.parametrize(
+    ("updated", "kept"),
+    [
+        ("2026-11-28T10:31:00", True),  # v1: naive Stockholm time = 09:31 UTC
+        ("2026-11-28T10:29:00", False),  # 09:29 UTC, before the cutoff
+        ("2026-11-28T09:31:00Z", True),
+        ("2026-11-28T10:29:00+01:00", False),
+        ("not a timestamp", True),  # unreadable: kept rather than silently dropped
+        (None, False),
+    ],
+)
+def test_past_days_cutoff_compares_instants_with_v1_times_in_stockholm_time(
+    updated: str | None, kept: bool
+) -> None:
+    # Whatever the machine's own timezone: the cutoff is an instant (UTC), v1's naive stamps are
+    # Stockholm time, as everywhere else in the project (ingest.pxweb.models.parse_updated).
+    from datetime import UTC, datetime
+
+    from ingest.pxweb.client import _updated_since
+
+    cutoff = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+    assert _updated_since(updated, cutoff) is kept
+    assert _updated_since(updated, None) is True
