@@ -66,7 +66,8 @@ What we tried (first load; "no gain" = within noise, CPU time compared in the sa
 - Smallest integer type for dictionary indices: kept.
 - Reload of an identical vintage: diff against the Arrow table *before* writing (row count +
   order-free sum of row hashes on both sides, then an exact anti join); an identical vintage is
-  no longer written and dropped. Reload 'unchanged' went from ~2.4-3.2 s to ~1.3-1.7 s. A
+  no longer written and dropped. Reload 'unchanged' went from ~2.4-3.2 s to ~1.3-1.7 s (then,
+  on a busy machine; the table above has today's figure, quiet machine). A
   changed vintage still uses EXCEPT against the staged table: joining against the Arrow view
   (on all columns, or on one integer cell key via code->position joins) was slower
   (0.8-1.2 s vs ~0.5 s). Kept.
@@ -85,10 +86,11 @@ What we tried (first load; "no gain" = within noise, CPU time compared in the sa
 - No gain: `threads=1`, `preserve_insertion_order=false`, `force_compression`
   (`uncompressed` is not faster and makes the file 11x larger; `dict_fsst`),
   `disabled_compression_methods` (zstd, bitpacking, roaring), `USING COMPRESSION` per column,
-  CREATE + INSERT instead of CTAS, dictionary-encoded instead of plain `status`, plain instead
+  CREATE + INSERT instead of CTAS (no gain by itself; the loader uses it now because the VIRTUAL
+  columns need a CREATE TABLE), dictionary-encoded instead of plain `status`, plain instead
   of dictionary-encoded code columns, splitting the Arrow table into row-group batches, DuckDB's
   JSON reader for the value array. COMMIT and the close-time checkpoint are ~0.03-0.1 s: the
-  row groups are written (optimistically) during the CTAS, so deferring the checkpoint gains
+  row groups are written (optimistically) during the insert, so deferring the checkpoint gains
   nothing; durability at return comes from COMMIT (WAL + written blocks).
 
 The machine is shared with other jobs (see the load average above; 2 CPUs), so wall times

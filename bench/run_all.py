@@ -10,6 +10,7 @@ so they don't disturb each other) and concatenates the reports.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,8 +42,8 @@ def assemble() -> Path:
         path = REPORTS / report
         if path.exists():
             text = path.read_text(encoding="utf-8").strip()
-            # Demote the report's own title one level under this page's title.
-            parts += [("#" + text) if text.startswith("# ") else text, ""]
+            # Demote every heading of the report one level, under this page's title.
+            parts += [re.sub(r"^(#+ )", r"#\1", text, flags=re.MULTILINE), ""]
         else:
             parts += [
                 f"## {name}",
