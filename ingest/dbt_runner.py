@@ -320,14 +320,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body() -> int:
-        if args.db is None:
-            args.db = published_path()
-        if not args.db.is_file():
-            raise FileNotFoundError(f"no DuckDB file at {args.db}")
+        db = args.db or published_path()
+        if not db.is_file():
+            raise FileNotFoundError(f"no DuckDB file at {db}")
         if not args.answers_only:
-            result = dbt_build(args.db, full_refresh=args.full_refresh, select=args.select)
+            result = dbt_build(db, full_refresh=args.full_refresh, select=args.select)
             print(result.summary())
-        for line in mart_answers(args.db):
+        for line in mart_answers(db):
             print(line)
         return 0
 

@@ -226,9 +226,15 @@ def _append_log(log: Path, record: dict[str, Any]) -> None:
 
 def _log_finished(log: Path, result: PipelineResult) -> None:
     """Append the run's final record (outcome, timings, failed expectations) to the run log."""
-    record = {"run_id": result.run_id, "event": "finished", "run": result.run_row(),
-              "quality": result.quality_rows()}  # fmt: skip
-    _append_log(log, record)
+    _append_log(
+        log,
+        {
+            "run_id": result.run_id,
+            "event": "finished",
+            "run": result.run_row(),
+            "quality": result.quality_rows(),
+        },
+    )
 
 
 def read_run_log(log: Path) -> dict[str, dict[str, Any]]:
