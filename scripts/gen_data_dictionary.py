@@ -14,6 +14,7 @@ column's `meta: {unit: ..., source: ...}` when set in the YAML, else from the na
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -24,13 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 DBT_DIR = REPO / "dbt_project"
 OUT = REPO / "docs" / "DATA_DICTIONARY.md"
 SCHEMA = "marts"
-
-# Where each raw dataset comes from (also read from catalog.yml when it is there).
-DATASET_TABLES = {
-    "egss_county": "SCB MI1301T04",
-    "employment_county_industry": "SCB TAB900",
-    "population_county": "SCB TAB638",
-}
 
 # (column-name pattern, unit), first match wins; `meta.unit` in the dbt YAML overrides.
 UNIT_RULES: list[tuple[str, str]] = [
@@ -59,33 +53,49 @@ UNIT_RULES: list[tuple[str, str]] = [
 ]
 DEFAULT_UNIT = "text"
 
-RAW = {name: f"raw.{name} ({table})" for name, table in DATASET_TABLES.items()}
 REGIONS_SEED = "seed `regions` (SCB county codes, NUTS)"
-# (model pattern, column pattern, source), first match wins; `meta.source` overrides.
-SOURCE_RULES: list[tuple[str, str, str]] = [
-    (r"^dim_regions$", r".*", REGIONS_SEED),
-    (r"^data_vintage$", r"^last_", "raw._load_log"),
-    (r"^data_vintage$", r".*", "raw._datasets"),
-    (
-        r"^egss_revisions$",
-        r"^(superseded_by_updated|replaced_at|vintage_updated)$",
-        "raw.egss_county__revisions",
-    ),
-    (r"^egss_revisions$", r".*", f"{RAW['egss_county']}, raw.egss_county__revisions"),
-    (r"^cleantech_growth$", r".*", "marts.fct_cleantech_region_year"),
-    (r".*", r"^region_name_", REGIONS_SEED),
-    (
-        r".*",
-        r"^cleantech_share_of_employment",
-        f"{RAW['egss_county']} ÷ {RAW['employment_county_industry']}",
-    ),
-    (r".*", r"per_1000", f"{RAW['egss_county']} ÷ {RAW['population_county']}"),
-    (r".*", r"^total_employed_persons", RAW["employment_county_industry"]),
-    (r".*", r"^population", RAW["population_county"]),
-    (r".*", r"^(region_code|year)$", f"{RAW['egss_county']} (`Lan`, `Tid`)"),
-    (r".*", r"^(establishments|employed|net_turnover|export|national_|egss_)", RAW["egss_county"]),
-    (r".*", r"^is_demo$", "raw._datasets"),
-]
+
+
+@functools.cache
+def dataset_tables() -> dict[str, str]:
+    """Where each raw dataset comes from (`SCB <table id>`), read from catalog.yml."""
+    from ingest.catalog import load_catalog
+
+    catalog = load_catalog(REPO / "catalog.yml")
+    return {name: f"SCB {spec.table}" for name, spec in catalog.datasets.items()}
+
+
+def source_rules() -> list[tuple[str, str, str]]:
+    """(model pattern, column pattern, source), first match wins; `meta.source` overrides."""
+    raw = {name: f"raw.{name} ({table})" for name, table in dataset_tables().items()}
+    return [
+        (r"^dim_regions$", r".*", REGIONS_SEED),
+        (r"^data_vintage$", r"^last_", "raw._load_log"),
+        (r"^data_vintage$", r".*", "raw._datasets"),
+        (
+            r"^egss_revisions$",
+            r"^(superseded_by_updated|replaced_at|vintage_updated)$",
+            "raw.egss_county__revisions",
+        ),
+        (r"^egss_revisions$", r".*", f"{raw['egss_county']}, raw.egss_county__revisions"),
+        (r"^cleantech_growth$", r".*", "marts.fct_cleantech_region_year"),
+        (r".*", r"^region_name_", REGIONS_SEED),
+        (
+            r".*",
+            r"^cleantech_share_of_employment",
+            f"{raw['egss_county']} ÷ {raw['employment_county_industry']}",
+        ),
+        (r".*", r"per_1000", f"{raw['egss_county']} ÷ {raw['population_county']}"),
+        (r".*", r"^total_employed_persons", raw["employment_county_industry"]),
+        (r".*", r"^population", raw["population_county"]),
+        (r".*", r"^(region_code|year)$", f"{raw['egss_county']} (`Lan`, `Tid`)"),
+        (
+            r".*",
+            r"^(establishments|employed|net_turnover|export|national_|egss_)",
+            raw["egss_county"],
+        ),
+        (r".*", r"^is_demo$", "raw._datasets"),
+    ]
 
 
 @dataclass
@@ -105,17 +115,6 @@ class Model:
 
 
 # ------------------------------------------------------------------------------------ reading
-
-
-def _load_dataset_tables() -> None:
-    try:
-        import yaml
-
-        catalog = yaml.safe_load((REPO / "catalog.yml").read_text(encoding="utf-8"))
-        for name, spec in (catalog.get("datasets") or {}).items():
-            DATASET_TABLES[name] = f"SCB {spec['table']}"
-    except (OSError, ImportError, KeyError, TypeError):
-        pass
 
 
 def models_from_manifest(manifest_path: Path, catalog_path: Path | None) -> list[Model]:
@@ -168,8 +167,8 @@ def _upstream(manifest: dict, uid: str) -> list[str]:
                 src = manifest["sources"][parent]
                 table = src.get("identifier") or src["name"]
                 label = f"{src['schema']}.{table}"
-                if table in DATASET_TABLES:
-                    label += f" ({DATASET_TABLES[table]})"
+                if table in dataset_tables():
+                    label += f" ({dataset_tables()[table]})"
                 found.add(label)
             elif parent.startswith("seed."):
                 found.add(f"seed `{manifest['nodes'][parent]['name']}`")
@@ -276,7 +275,7 @@ def source_of(model: Model, column: Column) -> str:
     meta = column.meta.get("source") or column.meta.get("source_table")
     if meta:
         return str(meta)
-    for model_pattern, column_pattern, source in SOURCE_RULES:
+    for model_pattern, column_pattern, source in source_rules():
         if re.search(model_pattern, model.name) and re.search(column_pattern, column.name):
             return source
     return ", ".join(model.upstream) or f"derived in marts.{model.name}"
@@ -326,7 +325,6 @@ def render(models: list[Model], *, origin: str) -> str:
 
 def build(*, manifest: Path | None, catalog: Path | None, db: Path | None) -> str:
     """Collect the marts' documentation from the best source available and render it."""
-    _load_dataset_tables()
     if manifest and manifest.exists():
         models, origin = models_from_manifest(manifest, catalog), "the dbt docs (manifest.json)"
     else:
@@ -354,8 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--check", action="store_true", help="exit 1 if --out is not up to date")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO))  # `ingest` (the catalog, dbt) when run with another python
     if args.docs_from:
-        sys.path.insert(0, str(REPO))
         from ingest.dbt_runner import dbt_docs_generate
 
         args.target = dbt_docs_generate(args.docs_from)
