@@ -307,20 +307,18 @@ def _n(value: float | None, decimals: int = 0, *, sign: bool = False) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m ingest.dbt_runner [DB] [--answers-only]`: build DB's marts (default: the
-    published warehouse), print a few answers."""
+    """`python -m ingest.dbt_runner DB [--answers-only]`: build DB's marts, print a few answers."""
     from ingest.cli import OneLineParser, run_main
-    from ingest.paths import published_path
 
     parser = OneLineParser(prog="python -m ingest.dbt_runner", description=__doc__)
-    parser.add_argument("db", type=Path, nargs="?", help="default: the published warehouse")
+    parser.add_argument("db", type=Path)
     parser.add_argument("--full-refresh", action="store_true")
     parser.add_argument("--select")
     parser.add_argument("--answers-only", action="store_true", help="only print the answers")
     args = parser.parse_args(argv)
 
     def body() -> int:
-        db = args.db or published_path()
+        db = args.db
         if not db.is_file():
             raise FileNotFoundError(f"no DuckDB file at {db}")
         if not args.answers_only:

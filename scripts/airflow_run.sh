@@ -48,5 +48,5 @@ if [[ $status -ne 0 ]]; then
 fi
 echo
 # A few answers from the marts, straight from the published file (read-only).
-"$py" -m ingest.dbt_runner --answers-only
+"$py" -m ingest.dbt_runner "$("$py" -c 'from ingest.paths import published_path; print(published_path())')" --answers-only
 echo "done in $(( $(date +%s) - started )) s"

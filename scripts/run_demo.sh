@@ -13,4 +13,4 @@ trap 'echo "interrupted" >&2; exit 130' INT TERM
 start_demo_server "$port"
 
 "$py" -m ingest pipeline --source demo
-"$py" -m ingest.dbt_runner --answers-only
+"$py" -m ingest.dbt_runner "${CLEANTECH_WAREHOUSE:-warehouse/cleantech.duckdb}" --answers-only
