@@ -432,13 +432,17 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ingest.airflow_support pool|run [--source S] [--full-refresh]`."""
+    """`python -m ingest.airflow_support pool|activate|run [--source S] [--full-refresh]`."""
     import argparse
     import sys
 
     parser = argparse.ArgumentParser(prog="python -m ingest.airflow_support")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("pool", help="create the one-slot DuckDB writer pool")
+    activate = sub.add_parser(
+        "activate", help="parse the DAGs into the metadata DB and unpause them"
+    )
+    activate.add_argument("--log", type=Path, help="where Airflow's own log lines go")
     run = sub.add_parser("run", help="run the DAGs in order with dag.test()")
     run.add_argument("--source", default=None)
     run.add_argument("--full-refresh", action="store_true")
@@ -446,6 +450,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "pool":
         ensure_pool()
         print(f"pool {WRITER_POOL}: 1 slot")
+        return 0
+    if args.command == "activate":
+        import contextlib
+
+        from ingest.airflow_activate import ActivationError, activate_dags, output_to, startup_lines
+
+        quiet = output_to(args.log) if args.log else contextlib.nullcontext()
+        try:
+            with quiet:
+                activation = activate_dags()
+        except ActivationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(startup_lines(activation)))
         return 0
     summary = run_dags_locally(source=args.source, full_refresh=args.full_refresh)
     _print_summary(summary)
