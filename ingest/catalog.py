@@ -31,6 +31,9 @@ class Source:
     demo: bool = False
 
 
+MEASURE_KEYS = frozenset({"name", "unit", "label"})
+
+
 @dataclass(frozen=True)
 class Measure:
     """One source code of the measure dimension and the business name it maps to."""
@@ -175,6 +178,13 @@ def _dataset(name: str, body: Any) -> DatasetSpec:
     for code, m in _mapping(body.get("measures"), f"dataset {name!r}: measures").items():
         if not isinstance(m, dict) or not m.get("name"):
             raise CatalogError(f"dataset {name!r}: measure {code!r} needs a name")
+        unknown = sorted(str(k) for k in set(m) - MEASURE_KEYS)
+        if unknown:
+            # YAML's flow mappings split an unquoted `label: a, b` at the comma into a second key.
+            raise CatalogError(
+                f"dataset {name!r}: measure {code!r} has unknown keys {', '.join(map(repr, unknown))}"
+                f" (allowed: {', '.join(sorted(MEASURE_KEYS))}; quote a label that holds a comma)"
+            )
         measures.append(
             Measure(code=str(code), name=str(m["name"]), unit=m.get("unit"), label=m.get("label"))
         )

@@ -119,6 +119,10 @@ def test_unknown_dataset_and_source_list_the_known_ones(tmp_path: Path) -> None:
         ("datasets:\n  a: {table: T, years: 2020}\n", "years must be [first, last]"),
         ("datasets:\n  a: {table: T, years: [2020, 2000]}\n", "years must be [first, last]"),
         ("datasets:\n  a: {table: T, measures: {X: {unit: u}}}\n", "measure 'X' needs a name"),
+        (
+            "datasets:\n  a: {table: T, measures: {X: {name: x, label: Export, current prices}}}\n",
+            "measure 'X' has unknown keys 'current prices' (allowed: label, name, unit; quote a label",
+        ),
         ("counties: 5\ndatasets:\n  a: {table: T}\n", "'counties' must be a list"),
     ],
 )
