@@ -107,10 +107,13 @@ class SourceVintage:
 
 
 def source_vintage(updated: str | None) -> SourceVintage:
-    """Read a source `updated`: zoned ISO 8601 is kept as given; naive ISO and the day-first forms
-    (ingest.pxweb.models.DAY_FIRST_FORMATS, Stockholm time) are stored as UTC ISO with the original
-    in the note; anything else is kept as given with an unknown vintage (never matches, so the
-    next run fetches again and compares the content)."""
+    """How the loader records a source `updated`: its instant, text and load-log note.
+
+    Zoned ISO 8601 is kept as given; naive ISO and the day-first forms
+    (ingest.pxweb.models.DAY_FIRST_FORMATS, Stockholm time) are stored as UTC ISO with the source's
+    text in the note; anything else is kept as given with the vintage unknown (it never matches,
+    so the next run fetches again and compares the content).
+    """
     if updated is None or updated == "":
         return SourceVintage(None, None)
     text = str(updated)

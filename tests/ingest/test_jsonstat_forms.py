@@ -260,3 +260,17 @@ def test_a_readable_updated_after_an_unknown_one_is_recorded(tmp_path: Path) -> 
     stamp = datetime(2016, 9, 14, 7, 42, 12, tzinfo=UTC)
     assert rows(db, "SELECT DISTINCT _source_updated FROM raw.fixture") == [(stamp,)]
     assert rows(db, "SELECT updated FROM raw._datasets") == [("2016-09-14T07:42:12Z",)]
+
+
+def test_load_file_says_so_in_one_warning_line(tmp_path: Path) -> None:
+    from tests.ingest.test_cli import cli
+
+    db = tmp_path / "w.duckdb"
+    proc = cli("load-file", str(UNREADABLE), "--dataset", "undated", "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("undated: loaded, 4 rows")
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and "'September 2016'" in lines[0] and "vintage unknown" in lines[0]
+    proc = cli("load-file", str(V10X), "--dataset", "oecd", "--db", str(db))
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.startswith("oecd: loaded, 9 rows")
