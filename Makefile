@@ -29,7 +29,10 @@ pipeline: install
 airflow: install
 	@bash scripts/airflow_standalone.sh $(DEMO_PORT)
 
+# The report test draws charts in headless Chromium: install it first where it is missing (root on
+# Debian/Ubuntu), or stop with one line saying what to install (scripts/ensure_chromium.sh).
 test: install
+	@bash scripts/ensure_chromium.sh
 	$(PY) -m pytest
 
 lint: install

@@ -133,10 +133,7 @@ def parse(raw: bytes | str | dict) -> Dataset:
     dim_obj = ds.get("dimension")
     if not isinstance(dim_obj, dict):
         raise JsonStatError("'dimension' is missing or not an object")
-    if version.startswith("2"):
-        ids, sizes, roles = ds.get("id"), ds.get("size"), ds.get("role")
-    else:  # 1.x keeps id/size/role inside `dimension`
-        ids, sizes, roles = dim_obj.get("id"), dim_obj.get("size"), dim_obj.get("role")
+    ids, sizes, roles, version = _layout(ds, dim_obj, version)
     ids, sizes = _check_ids_sizes(ids, sizes)
     role_of = _roles(roles)
 
@@ -166,11 +163,12 @@ def parse(raw: bytes | str | dict) -> Dataset:
     )
 
 
-def _find_dataset(doc: dict) -> tuple[dict, str]:
-    """Locate the dataset object and its JSON-stat version."""
+def _find_dataset(doc: dict) -> tuple[dict, str | None]:
+    """Locate the dataset object and its declared JSON-stat version (None when not declared)."""
     cls = doc.get("class")
     if cls == "dataset":
-        return doc, str(doc.get("version", "2.0"))
+        # 2.0 requires `version`; 1.0x responses also say "class": "dataset" but carry none.
+        return doc, _declared_version(doc.get("version"))
     if "error" in doc and "dimension" not in doc:
         raise JsonStatError(f"response is an error, not a dataset: {str(doc['error'])[:200]}")
     if cls == "collection":
@@ -182,7 +180,29 @@ def _find_dataset(doc: dict) -> tuple[dict, str]:
     if len(found) != 1:
         what = "no dataset" if not found else f"{len(found)} datasets"
         raise JsonStatError(f"not a JSON-stat dataset: found {what} (keys: {list(doc)[:8]})")
-    return found[0], str(found[0].get("version", doc.get("version", "1.0")))
+    return found[0], _declared_version(found[0].get("version", doc.get("version")))
+
+
+def _declared_version(version: Any) -> str | None:
+    """A `version` member as text (None when absent)."""
+    return None if version is None else str(version)
+
+
+def _layout(ds: dict, dim_obj: dict, version: str | None) -> tuple[Any, Any, Any, str]:
+    """`id`, `size`, `role` and the version, read from where `id`/`size` are, not from `class`.
+
+    JSON-stat 2.0 puts them at the top of the dataset; 1.x (1.00-1.03, also the 1.0x responses
+    with `"class": "dataset"` and no `version`) puts them inside `dimension`. A 2.0 dimension may
+    be called "id" or "size", so the 1.x form counts only when those are arrays.
+    """
+    if "id" in ds or "size" in ds:
+        return ds.get("id"), ds.get("size"), ds.get("role"), version or "2.0"
+    if isinstance(dim_obj.get("id"), list) or isinstance(dim_obj.get("size"), list):
+        return dim_obj.get("id"), dim_obj.get("size"), dim_obj.get("role"), version or "1.0"
+    raise JsonStatError(
+        "'id' and 'size' are missing: neither at the top of the dataset (JSON-stat 2.0) "
+        "nor inside 'dimension' (1.x)"
+    )
 
 
 def _check_ids_sizes(ids: Any, sizes: Any) -> tuple[list[str], list[int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -17,10 +18,21 @@ import numpy as np
 import pyarrow as pa
 
 from ingest.jsonstat import Dataset, Dimension, index_dtype, long_table
+from ingest.pxweb.models import is_zoned_iso, parse_updated
 from ingest.sql import qualified, quote_literal
 from ingest.sql import quote_ident as _q
 
-__all__ = ["LoadMeta", "LoadResult", "last_loaded_updated", "load_dataset", "log_failure"]
+__all__ = [
+    "LoadMeta",
+    "LoadResult",
+    "SourceVintage",
+    "last_loaded_updated",
+    "load_dataset",
+    "log_failure",
+    "source_vintage",
+]
+
+log = logging.getLogger(__name__)
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 META_COLUMNS = ("_source_table", "_source_updated", "_loaded_at", "_load_id")
@@ -43,10 +55,7 @@ CREATE TABLE IF NOT EXISTS raw._load_log (
     source_updated TIMESTAMPTZ, fetched_at TIMESTAMPTZ, rows BIGINT, requests INTEGER,
     bytes BIGINT, seconds DOUBLE, outcome VARCHAR, message VARCHAR);
 """
-_LOG_STRICT = (
-    "INSERT INTO raw._load_log VALUES (?, ?, ?, ?, CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?, ?, ?, ?)"
-)
-_LOG_LENIENT = _LOG_STRICT.replace("CAST(", "TRY_CAST(")
+_LOG = "INSERT INTO raw._load_log VALUES (?, ?, ?, ?, CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?, ?, ?, ?)"
 
 
 @dataclass
@@ -76,6 +85,50 @@ class LoadResult:
     revised_cells: int
     seconds: float
     updated: str | None  # the vintage's source `updated`, as written to raw._datasets
+    warning: str | None = None  # one line when the source's `updated` could not be read
+
+
+@dataclass(frozen=True)
+class SourceVintage:
+    """The source's `updated` as the loader records it.
+
+    `stamp` goes to the TIMESTAMPTZ columns (None: the vintage is unknown), `text` to
+    `raw._datasets.updated`, `note` (one line, or None) to the load log's message.
+    """
+
+    stamp: datetime | None
+    text: str | None
+    note: str | None = None
+
+    @property
+    def unknown(self) -> bool:
+        """Whether the source gave an `updated` that could not be read as a date."""
+        return self.stamp is None and self.text is not None
+
+
+def source_vintage(updated: str | None) -> SourceVintage:
+    """How the loader records a source `updated`: its instant, text and load-log note.
+
+    Zoned ISO 8601 is kept as given; naive ISO and the day-first forms
+    (ingest.pxweb.models.DAY_FIRST_FORMATS, Stockholm time) are stored as UTC ISO with the source's
+    text in the note; anything else is kept as given with the vintage unknown (it never matches,
+    so the next run fetches again and compares the content).
+    """
+    if updated is None or updated == "":
+        return SourceVintage(None, None)
+    text = str(updated)
+    stamp = parse_updated(text)
+    if stamp is None:
+        return SourceVintage(
+            None,
+            text,
+            f"source 'updated' {text!r} is not a date the loader reads: vintage unknown, "
+            "so the next run fetches again and compares the content",
+        )
+    if is_zoned_iso(text):
+        return SourceVintage(stamp, text)
+    iso = stamp.isoformat().replace("+00:00", "Z")
+    return SourceVintage(stamp, iso, f"source 'updated' {text!r} read as {iso} (Stockholm time)")
 
 
 def load_dataset(
@@ -91,13 +144,13 @@ def load_dataset(
         raise ValueError(f"meta.dataset {meta.dataset!r} does not match dataset {dataset!r}")
     parts = list(parts)
     table, dims = merge_parts(dataset, parts)
-    updated = _source_updated(dataset, parts, meta)
+    vintage = source_vintage(_source_updated(dataset, parts, meta))
+    stamp = vintage.stamp
     ids = [d.id for d in dims]
     load_id = _new_load_id()
     now = datetime.now(UTC)
     view = f"_arrow_{load_id.replace('-', '_')}"
     with _connect(db) as con:
-        _check_timestamp(con, updated)
         con.execute("BEGIN TRANSACTION")
         con.register(view, table)
         try:
@@ -111,24 +164,29 @@ def load_dataset(
                 # A republish without changes: same cells, possibly a newer `updated`. Move the
                 # vintage's timestamp with raw._datasets (the freshness check reads this column);
                 # no cell was replaced, so nothing goes to revisions.
-                _touch_source_updated(con, dataset, updated)
+                _touch_source_updated(con, dataset, stamp)
             else:
-                _stage(con, dataset, ids, view, meta.source_table, updated, now, load_id)
-                revised = _revise(con, dataset, ids, updated, now, load_id)
+                _stage(con, dataset, ids, view, meta.source_table, stamp, now, load_id)
+                revised = _revise(con, dataset, ids, stamp, now, load_id)
                 _replace_current(con, dataset)
             _comment(con, dataset, meta, parts[0].label)
             _write_labels(con, dataset, dims)
-            _write_dataset_row(con, dataset, meta, parts[0], updated)
+            _write_dataset_row(con, dataset, meta, parts[0], vintage.text)
             outcome = "unchanged" if unchanged else "loaded"
             seconds = time.perf_counter() - start
-            _log(con, load_id, meta, updated, table.num_rows, seconds, outcome, None)
+            _log(con, load_id, meta, stamp, table.num_rows, seconds, outcome, vintage.note)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         finally:
             con.unregister(view)
-    return LoadResult(load_id, dataset, outcome, table.num_rows, revised, seconds, updated)
+    warning = vintage.note if vintage.unknown else None
+    if warning:
+        log.warning("%s: %s", dataset, warning)
+    return LoadResult(
+        load_id, dataset, outcome, table.num_rows, revised, seconds, vintage.text, warning
+    )
 
 
 def log_failure(
@@ -157,8 +215,9 @@ def _log_outcome(
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(DDL)
-            # TRY_CAST: logging a failure must not itself fail on a malformed `updated`.
-            _log(con, _new_load_id(), meta, meta.source_updated, 0, seconds, outcome, message, True)
+            # Read in Python: logging a failure must not itself fail on a malformed `updated`.
+            stamp = source_vintage(meta.source_updated).stamp
+            _log(con, _new_load_id(), meta, stamp, 0, seconds, outcome, message)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -320,14 +379,6 @@ def _source_updated(dataset: str, parts: list[Dataset], meta: LoadMeta) -> str |
     return seen.pop() if seen else meta.source_updated
 
 
-def _check_timestamp(con: duckdb.DuckDBPyConnection, updated: str | None) -> None:
-    """Raise a clear error if the source `updated` is not a timestamp."""
-    if updated is not None and con.execute(
-        "SELECT TRY_CAST(? AS TIMESTAMPTZ)", [updated]
-    ).fetchone() == (None,):
-        raise ValueError(f"source 'updated' {updated!r} is not an ISO 8601 timestamp")
-
-
 def _check_existing_columns(con: duckdb.DuckDBPyConnection, dataset: str, ids: list[str]) -> None:
     """Refuse a vintage whose dimensions differ from the current table's."""
     cols = [
@@ -351,7 +402,7 @@ def _stage(
     ids: list[str],
     view: str,
     source_table: str,
-    updated: str | None,
+    updated: datetime | None,
     now: datetime,
     load_id: str,
 ) -> None:
@@ -436,7 +487,7 @@ def _revise(
     con: duckdb.DuckDBPyConnection,
     dataset: str,
     ids: list[str],
-    updated: str | None,
+    updated: datetime | None,
     now: datetime,
     load_id: str,
 ) -> int:
@@ -468,7 +519,7 @@ def _replace_current(con: duckdb.DuckDBPyConnection, dataset: str) -> None:
 
 
 def _touch_source_updated(
-    con: duckdb.DuckDBPyConnection, dataset: str, updated: str | None
+    con: duckdb.DuckDBPyConnection, dataset: str, updated: datetime | None
 ) -> None:
     """Set `_source_updated` of the current vintage to the source's (new) `updated`."""
     con.execute(
@@ -557,18 +608,15 @@ def _log(
     con: duckdb.DuckDBPyConnection,
     load_id: str,
     meta: LoadMeta,
-    updated: str | None,
+    updated: datetime | None,
     rows: int,
     seconds: float,
     outcome: str,
     message: str | None,
-    lenient: bool = False,
 ) -> None:
-    """Append one row to `raw._load_log`."""
-    # Two fixed statements (not a formatted one): TRY_CAST lets a failure log a bad `updated`.
-    sql = _LOG_LENIENT if lenient else _LOG_STRICT
+    """Append one row to `raw._load_log` (`updated`: the vintage's instant, None when unknown)."""
     con.execute(
-        sql,
+        _LOG,
         [
             load_id,
             meta.dataset,

@@ -211,6 +211,11 @@ def _fetch_with(
             message=f"{dataset}: {message}",
         )
         raise IngestFailed(failed.message, failed) from exc
+    notes = (
+        [f"{result.revised_cells} revised cells kept as history"] if result.revised_cells else []
+    )
+    if result.warning:  # the source's `updated` could not be read: the vintage is unknown
+        notes.append(result.warning)
     return IngestResult(
         dataset=dataset,
         table_id=table_id,
@@ -220,9 +225,7 @@ def _fetch_with(
         bytes=meta.bytes,
         seconds=time.monotonic() - started,
         source_updated=result.updated or meta.source_updated,
-        message=f"{result.revised_cells} revised cells kept as history"
-        if result.revised_cells
-        else "",
+        message="; ".join(notes),
         table_rows=result.rows,
     )
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("CLEANTECH_SHARED", REPO_ROOT.parent / "shared"))
-FIXTURES = SHARED / "reference" / "pxweb-fixtures"
+# Real captured PxWeb / JSON-stat responses, committed with their provenance (PROVENANCE.md there).
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "pxweb"
+# JSON-stat documents written for this project from the format specification's examples.
+SPEC_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "jsonstat"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,17 +25,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The read-only `../shared` folder beside the repo (CLEANTECH_SHARED overrides)."""
-    if not SHARED.is_dir():
-        pytest.fail(f"shared reference folder not found at {SHARED} (set CLEANTECH_SHARED)")
-    return SHARED
-
-
-@pytest.fixture(scope="session")
-def fixtures_dir(shared_dir: Path) -> Path:
-    """Real captured PxWeb / JSON-stat responses."""
-    return shared_dir / "reference" / "pxweb-fixtures"
+def fixtures_dir() -> Path:
+    """Real captured PxWeb / JSON-stat responses (tests/fixtures/pxweb/, in the repository)."""
+    return FIXTURES
 
 
 @pytest.fixture(scope="session")

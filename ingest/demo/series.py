@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Region code and Swedish name, Riket first (../shared/reference/scb/se_county_codes.csv).
+# Region code and Swedish name, Riket first (reference/se_county_codes.csv).
 REGIONS: list[tuple[str, str]] = [
     ("00", "Riket"),
     ("01", "Stockholms län"),
@@ -55,7 +55,7 @@ POP_2024 = dict(
 STOCKHOLM_POP_2020 = 2392  # thousands; Stockholm grew fastest in the 2010s
 
 # Skåne (12), employed in the environmental sector, total of women and men, 2003-2020:
-# ../shared/reference/scb/skane_egss_employment_2003_2020.csv (SCB via Malmö Miljöbarometern).
+# reference/skane_egss_employment_2003_2020.csv (SCB via Malmö Miljöbarometern).
 SKANE_EMPLOYED = dict(
     zip(
         range(2003, 2021),
@@ -64,7 +64,8 @@ SKANE_EMPLOYED = dict(
         strict=True,
     )
 )
-# Stockholm (01) establishments 2003 and 2017 (Stockholm Miljöbarometern, published_figures csv).
+# Stockholm (01) establishments 2003 and 2017 (Stockholm Miljöbarometern,
+# reference/published_figures_egss_and_exports.csv).
 STOCKHOLM_ESTABLISHMENTS = {2003: 1395, 2017: 1803}
 VG_EMPLOYED_2012 = 14_000  # Business Region Göteborg claim, the highest of all counties
 STOCKHOLM_EMPLOYED_2012 = 12_600  # demo choice: below VG's 14,000

@@ -10,19 +10,51 @@ from zoneinfo import ZoneInfo
 
 # v1 servers give `updated` as naive local time; SCB and the Nordic offices publish in CET/CEST.
 V1_LOCAL_TZ = ZoneInfo("Europe/Stockholm")
+# The non-ISO `updated` forms read, all day first, e.g. `14/09/2016 09:42:12` (some offices publish
+# these): day, month, four-digit year separated by `/`, `.` or `-`, then optionally a space and
+# HH:MM:SS or HH:MM. Naive like v1's values, so Stockholm time. Month-first (US) dates are not
+# read: `09/14/2016` is unreadable, and `03/04/2016` is 3 April. docs/ARCHITECTURE.md lists them.
+DAY_FIRST_FORMATS = tuple(
+    f"%d{sep}%m{sep}%Y{clock}" for sep in "/.-" for clock in (" %H:%M:%S", " %H:%M", "")
+)
 
 
 def parse_updated(value: str | None) -> datetime | None:
-    """A source `updated` string as an aware UTC datetime (naive values are Stockholm time)."""
-    if not value:
+    """A source `updated` (ISO 8601 or a day-first form) as an aware UTC datetime, else None.
+
+    Naive values are Stockholm time. None means the vintage is unknown: it never matches another.
+    """
+    if not value or not isinstance(value, str):
         return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    text = value.strip()
+    parsed = _iso(text) or _day_first(text)
+    if parsed is None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=V1_LOCAL_TZ)
     return parsed.astimezone(UTC)
+
+
+def is_zoned_iso(value: str | None) -> bool:
+    """Whether `value` is ISO 8601 with a zone (`Z` or an offset): one instant, as DuckDB reads it."""
+    parsed = _iso(value.strip()) if isinstance(value, str) else None
+    return parsed is not None and parsed.tzinfo is not None
+
+
+def _iso(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _day_first(text: str) -> datetime | None:
+    for form in DAY_FIRST_FORMATS:
+        try:
+            return datetime.strptime(text, form)  # noqa: DTZ007 (naive on purpose: local time)
+        except ValueError:
+            continue
+    return None
 
 
 @dataclass

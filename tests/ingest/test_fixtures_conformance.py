@@ -1,4 +1,4 @@
-"""Conformance of the parser (and loader) on every real captured response in the shared fixtures."""
+"""Conformance of the parser (and loader) on every real captured response in tests/fixtures/pxweb."""
 
 from __future__ import annotations
 
@@ -12,18 +12,6 @@ import pytest
 from ingest.jsonstat import Dataset, JsonStatError, parse_file
 from ingest.load import LoadMeta, load_dataset
 from tests.conftest import FIXTURES
-
-
-@pytest.fixture(autouse=True)
-def _require_fixtures(fixtures_dir: Path) -> None:
-    """Fail (never skip) without the shared fixtures: a clean checkout must not pass by testing
-    nothing. `fixtures_dir` (tests/conftest.py) already fails when ../shared is missing."""
-    if not fixtures_dir.is_dir() or not any(fixtures_dir.glob("*.json")):
-        pytest.fail(
-            f"shared PxWeb fixtures not found at {fixtures_dir}: check out ../shared beside the "
-            "repo or set CLEANTECH_SHARED to its path"
-        )
-
 
 # JSON-stat datasets: file -> (version prefix, ids, sizes, cells). Metadata responses have 0 cells.
 DATASETS = {
@@ -125,7 +113,7 @@ def test_scb_tab6471_known_cell() -> None:
         125373,
         None,
     )
-    assert ds.values[4].as_py() == 125373  # the flat index computed in PXWEB_API.md section 3
+    assert ds.values[4].as_py() == 125373  # (((0*11 + 0)*3 + 1)*1 + 0)*4 + 0: Kon '1' is 2nd
     row = ds.to_arrow().slice(4, 1).to_pylist()[0]
     assert row == {
         "Region": "01",

@@ -446,9 +446,11 @@ def test_metadata_only_and_text_values_refused(db: Path) -> None:
         load_dataset(db, "egss", [parse(make_doc(value=["x"] * 12))], meta())
 
 
-def test_bad_updated_rejected(db: Path) -> None:
-    with pytest.raises(ValueError, match="not an ISO 8601 timestamp"):
-        load_dataset(db, "egss", [parse(make_doc(updated="VALUE_HAS_BEEN_REPLACED"))], meta())
+def test_unreadable_updated_loads_with_the_vintage_unknown(db: Path) -> None:
+    result = load_dataset(db, "egss", [parse(make_doc(updated="VALUE_HAS_BEEN_REPLACED"))], meta())
+    assert result.outcome == "loaded" and "vintage unknown" in (result.warning or "")
+    assert last_loaded_updated(db, "egss") == "VALUE_HAS_BEEN_REPLACED"
+    assert query(db, "SELECT count(*), count(_source_updated) FROM raw.egss") == [(12, 0)]
 
 
 def test_meta_source_updated_used_when_response_has_none(db: Path) -> None:

@@ -11,10 +11,12 @@ their own server, so the session server's state stays as the other suites expect
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -501,3 +503,52 @@ def test_bad_names_fail_before_any_request(server, tmp_path: Path) -> None:
         ingest_all(db=tmp_path / "raw.duckdb", base_url=server.base_url_v2, progress=False)
     assert server.request_log == []
     assert not (tmp_path / "w.duckdb").exists() and not (tmp_path / "raw.duckdb").exists()
+
+
+# -- `updated` that is not ISO 8601 ---------------------------------------------------------
+
+
+def test_a_day_first_updated_is_a_known_vintage(server, tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    cells = DATASETS["population_county"][2]
+    assert run(server, db, datasets=["population_county"])["population_county"].outcome == "loaded"
+    server.touch("TAB638", "15/06/2026 08:00:00")  # Stockholm summer time: 06:00 UTC
+    server.clear_log()
+    moved = run(server, db, datasets=["population_county"])["population_county"]
+    assert (moved.outcome, moved.rows, moved.message) == ("unchanged", cells, "")
+    assert data_calls(server)  # the vintage moved: fetched, found identical
+    assert query(db, "SELECT updated FROM raw._datasets") == [("2026-06-15T06:00:00Z",)]
+    assert query(db, "SELECT DISTINCT epoch(_source_updated) FROM raw.population_county") == [
+        (datetime(2026, 6, 15, 6, tzinfo=UTC).timestamp(),)
+    ]
+    server.clear_log()
+    again = run(server, db, datasets=["population_county"])["population_county"]
+    assert (again.outcome, again.rows) == ("unchanged", 0)
+    assert data_calls(server) == []  # same instant as recorded: not re-fetched
+
+
+def test_an_unreadable_updated_loads_and_is_compared_on_every_run(
+    server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "w.duckdb"
+    cells = DATASETS["population_county"][2]
+    server.touch("TAB638", "September 2016")
+    with caplog.at_level(logging.WARNING, logger="ingest.load"):
+        first = run(server, db, datasets=["population_county"])["population_county"]
+    assert (first.outcome, first.rows, first.source_updated) == ("loaded", cells, "September 2016")
+    assert "'September 2016'" in first.message and "vintage unknown" in first.message
+    assert [r.getMessage() for r in caplog.records] == [f"population_county: {first.message}"]
+    assert query(db, "SELECT updated FROM raw._datasets") == [("September 2016",)]
+    assert query(db, "SELECT count(*), count(_source_updated) FROM raw.population_county") == [
+        (cells, 0)
+    ]
+    server.clear_log()
+    second = run(server, db, datasets=["population_county"])["population_county"]
+    assert (second.outcome, second.rows) == ("unchanged", cells)
+    assert data_calls(server)  # re-fetched and compared, not skipped on an unknown vintage
+    assert query(db, "SELECT count(*) FROM raw.population_county__revisions") == [(0,)]
+    log = query(
+        db, "SELECT outcome, source_updated, message FROM raw._load_log ORDER BY fetched_at"
+    )
+    assert [(o, s) for o, s, _ in log] == [("loaded", None), ("unchanged", None)]
+    assert all("'September 2016'" in m for _, _, m in log)

@@ -5,33 +5,18 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-import pytest
 
 from ingest.pxweb.models import TableMetadata, Variable
-from tests.conftest import FIXTURES, SHARED
-
-
-def shared_dir() -> Path:
-    """The shared read-only references (`CLEANTECH_SHARED` overrides `../shared`)."""
-    return SHARED
+from tests.conftest import FIXTURES
 
 
 def fixture_json(name: str) -> Any:
-    """A captured PxWeb response from `reference/pxweb-fixtures/`; FAILS (never skips) when it is
-    missing, so a checkout without ../shared cannot pass by silently testing nothing."""
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.fail(
-            f"shared fixture {path} not found: check out ../shared beside the repo or set "
-            "CLEANTECH_SHARED to its path",
-            pytrace=False,
-        )
-    return orjson.loads(path.read_bytes())
+    """A captured PxWeb response from `tests/fixtures/pxweb/` (a missing file fails the test)."""
+    return orjson.loads((FIXTURES / name).read_bytes())
 
 
 def make_meta(

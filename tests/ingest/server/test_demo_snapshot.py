@@ -11,10 +11,28 @@ import pytest
 
 from ingest.demo import series
 from ingest.demo.generate import generate
+from tests.conftest import REPO_ROOT
 
 # The committed snapshot (not CLEANTECH_DEMO_SNAPSHOT, which may point elsewhere).
 COMMITTED = Path(generate.__code__.co_filename).parent / "snapshot"
-SCB_REF = Path(__file__).resolve().parents[4] / "shared" / "reference" / "scb"
+# The published figures the demo is calibrated to, with their provenance.
+REFERENCE = Path(series.__file__).parent / "reference"
+
+
+def reference_rows(name: str) -> list[dict[str, str]]:
+    """The rows of one reference CSV of the demo package."""
+    with open(REFERENCE / name, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def published(metric: str, region: str) -> dict[str, int]:
+    """Published figures of one metric and region, by the `year` text as given."""
+    rows = reference_rows("published_figures_egss_and_exports.csv")
+    return {
+        r["year"]: int(r["value"])
+        for r in rows
+        if r["metric"] == metric and r["region_code"] == region
+    }
 
 
 def cube(v2: httpx.Client, table: str, **sel: str) -> tuple[np.ndarray, dict]:
@@ -40,14 +58,18 @@ def at(region: str, measure: str, year: int) -> tuple[int, int, int]:
 
 
 def test_skane_employed_is_the_published_series(egss: np.ndarray) -> None:
-    published = series.SKANE_EMPLOYED
-    if (SCB_REF / "skane_egss_employment_2003_2020.csv").exists():
-        with open(SCB_REF / "skane_egss_employment_2003_2020.csv", encoding="utf-8") as f:
-            rows = [r for r in csv.DictReader(f) if r["sex"] == "total"]
-        published = {int(r["year"]): int(r["employed_in_environmental_sector"]) for r in rows}
-    assert len(published) == 18
-    for year, value in published.items():
+    rows = reference_rows("skane_egss_employment_2003_2020.csv")
+    by_sex: dict[str, dict[int, int]] = {}
+    for r in rows:
+        by_sex.setdefault(r["sex"], {})[int(r["year"])] = int(r["employed_in_environmental_sector"])
+    total = by_sex["total"]
+    assert sorted(total) == series.EGSS_YEARS
+    assert all(total[y] == by_sex["women"][y] + by_sex["men"][y] for y in total)
+    assert total == series.SKANE_EMPLOYED
+    for year, value in total.items():
         assert egss[at("12", "MI1301SY", year)] == value
+    skane = published("egss_employed", "12")
+    assert skane == {"2010": total[2010], "2011": total[2011], "2012": total[2012]}
     assert egss[at("12", "MI1301SY", 2010)] == 12342
     assert egss[at("12", "MI1301SY", 2012)] == 13191
 
@@ -73,6 +95,24 @@ def test_vastra_gotaland_export_grew_64_percent_as_much_as_stockholm_and_skane(
 def test_stockholm_establishments(egss: np.ndarray) -> None:
     assert egss[at("01", "MI1301AS", 2003)] == 1395
     assert egss[at("01", "MI1301AS", 2017)] == 1803
+    assert published("egss_establishments", "01") == {"2003": 1395, "2017": 1803}
+
+
+def test_vastra_gotaland_claims_are_the_published_ones() -> None:
+    assert published("egss_employed_cleantech_claim", "14") == {"~2012-2014": 14_000}
+    assert published("egss_export_growth_claim", "14") == {"2010-2012": 64}
+    assert series.VG_EMPLOYED_2012 == 14_000 and series.VG_EXPORT_GROWTH == 1.64
+
+
+def test_regions_are_scb_county_codes_and_names() -> None:
+    rows = reference_rows("se_county_codes.csv")
+    assert [(r["lan_code"], r["name_sv"]) for r in rows] == series.REGIONS
+    # The dbt seed carries the same codes, Swedish names and NUTS codes.
+    with open(REPO_ROOT / "dbt_project/seeds/regions.csv", encoding="utf-8", newline="") as f:
+        seed = list(csv.DictReader(f))
+    assert [
+        (s["region_code"], s["region_name_sv"], s["nuts_code"], s["nuts2_code"]) for s in seed
+    ] == [(r["lan_code"], r["name_sv"], r["nuts3"], r["nuts2"]) for r in rows]
 
 
 def test_status_symbols_and_national_rule(v2: httpx.Client, egss: np.ndarray) -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 
 from ingest.server import DemoServer
+from tests.conftest import FIXTURES
 from tests.ingest.server.helpers import cell, codes
 
-FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "reference" / "pxweb-fixtures"
 TABLE_KEYS = [
     "id", "label", "description", "sortCode", "updated", "firstPeriod", "lastPeriod", "category",
     "variableNames", "source", "subjectCode", "timeUnit", "paths", "links",
@@ -20,9 +19,8 @@ TABLE_KEYS = [
 
 def test_config_has_scb_shape_and_live_limits(server: DemoServer, v2: httpx.Client) -> None:
     doc = v2.get("/config").json()
-    if (FIXTURES / "scb_v2_config.json").exists():
-        scb = json.loads((FIXTURES / "scb_v2_config.json").read_text())
-        assert set(doc) == set(scb)
+    scb = json.loads((FIXTURES / "scb_v2_config.json").read_text())  # SCB's real /config
+    assert set(doc) == set(scb)
     assert doc["maxDataCells"] == 150_000
     assert doc["maxCallsPerTimeWindow"] == server.limits.max_calls
     assert doc["timeWindow"] == 10

@@ -13,7 +13,8 @@ renamed as (
         source_table::varchar as source_table,
         label::varchar as dataset_label,
         source::varchar as source_name,
-        updated::timestamptz as source_updated,
+        -- NULL when the source's `updated` could not be read (the loader keeps the text as given)
+        try_cast(updated as timestamptz) as source_updated,
         coalesce(is_demo, false)::boolean as is_demo,
         notes::varchar as notes
 
