@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ingest.sql import qualified, quote_literal
+from ingest.tempfiles import make_temp
 
 SCHEMA = "marts"
 VINTAGE_TABLE = "data_vintage"
@@ -83,9 +83,8 @@ def export_parquet(db: Path, out_dir: Path) -> list[Path]:
 
 def _write_one(con: Any, table: str, target: Path, meta: dict[str, str]) -> None:
     """COPY one mart to a unique temporary file beside `target`, then rename it into place."""
-    fd, name = tempfile.mkstemp(prefix=f".{table}.", suffix=".parquet.tmp", dir=target.parent)
+    fd, tmp = make_temp(target, ".tmp")  # also removes what a killed writer left
     os.close(fd)
-    tmp = Path(name)
     kv = ", ".join(
         f"{quote_literal(METADATA_PREFIX + key)}: {quote_literal(value)}"
         for key, value in meta.items()
