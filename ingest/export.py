@@ -96,6 +96,8 @@ def _write_one(con: Any, table: str, target: Path, meta: dict[str, str]) -> None
         )
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the exports are meant to be shared
         os.replace(tmp, target)
+    except Exception as exc:  # OSError or duckdb.Error (a full disk): name the export written
+        raise RuntimeError(f"cannot write {target}: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)  # gone after a successful rename; removed after a failure
 

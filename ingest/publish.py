@@ -7,6 +7,7 @@ checkpointed DuckDB file: either the previous one or the new one, never a half-w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterable
@@ -193,7 +194,8 @@ def publish(
     try:
         _swap(staging, published, before_swap)
     except BaseException:
-        unmark_published(staging)  # a build left for inspection stays writable
+        with contextlib.suppress(Exception):  # never replaces the failure being reported
+            unmark_published(staging)  # a build left for inspection stays writable
         raise
 
 

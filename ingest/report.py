@@ -82,6 +82,9 @@ def _write_atomically(out: Path, text: str) -> None:
             fh.write(text)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the report is meant to be shared
         os.replace(tmp, out)
+    except OSError as exc:  # e.g. a full disk: name the file being written, not the temp
+        reason = exc.strerror or str(exc)
+        raise OSError(exc.errno, f"cannot write the report: {reason}", str(out)) from exc
     finally:
         tmp.unlink(missing_ok=True)  # gone after a successful rename; removed after a failure
 

@@ -64,7 +64,7 @@ def _writer_alive(rest: str, path: Path) -> bool:
     if host == _host() and pid_text.isdigit():
         pid = int(pid_text)
         if pid == os.getpid():
-            return False  # this process is not writing it now: a leftover of a failed write
+            return True  # another thread of this process may be writing it
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
