@@ -308,7 +308,8 @@ def cmd_load_file(args: argparse.Namespace) -> int:
 def cmd_serve_demo(args: argparse.Namespace) -> int:
     from ingest.server import serve
 
-    warn_if_exposed(args.host)
+    if args.control:
+        warn_if_exposed(args.host)
     serve(
         Path(args.snapshot) if args.snapshot else None,
         host=args.host,
@@ -316,6 +317,7 @@ def cmd_serve_demo(args: argparse.Namespace) -> int:
         max_cells=args.max_cells,
         max_calls=args.max_calls,
         time_window=args.time_window,
+        control=args.control,
     )
     return 0
 
@@ -464,6 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--host",
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; /_control fault injection is unauthenticated)",
+    )
+    p.add_argument(
+        "--control",
+        action="store_true",
+        help="enable the /_control endpoints (fault injection, touch, reload) for tests and demos",
     )
     p.add_argument("--snapshot", help="snapshot folder (default: ingest/demo/snapshot)")
     p.add_argument("--max-cells", type=int, default=150_000)
