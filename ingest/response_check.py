@@ -48,8 +48,8 @@ def check_response(
     missing = [var for var in request if var not in got]
     if missing:
         raise mismatch(f"dimension {missing[0]} is missing (response has {', '.join(got)})")
-    for var, codes in request.items():
-        have, want = set(got[var].codes), set(codes)
+    for name, codes in request.items():
+        have, want = set(got[name].codes), set(codes)
         if have != want:
             extra = sorted(have - want)[:_SHOWN]
             lacking = sorted(want - have)[:_SHOWN]
@@ -58,7 +58,7 @@ def check_response(
                 parts.append(f"codes not requested {extra}")
             if lacking:
                 parts.append(f"requested codes missing {lacking}")
-            raise mismatch(f"dimension {var} has {' and '.join(parts)}")
+            raise mismatch(f"dimension {name} has {' and '.join(parts)}")
     for dim_id, dim in got.items():
         if dim_id in request:
             continue

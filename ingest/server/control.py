@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ def touch(state: ServerState, table_id: str, doc: dict[str, Any]) -> dict[str, A
     return dict(table.info)
 
 
-def refuse(method: str, headers: Mapping[str, str], own_origin: str) -> Response | None:
+def refuse(method: str, headers: Any, own_origin: str) -> Response | None:
     """The 403/415 problem for a control request a browser on another site could have sent
     (a cross-origin POST with a "simple" content type such as text/plain), else None."""
     origin = headers.get("Origin")
