@@ -96,7 +96,10 @@ def _write_one(con: Any, table: str, target: Path, meta: dict[str, str]) -> None
         )
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the exports are meant to be shared
         os.replace(tmp, target)
-    except Exception as exc:  # OSError or duckdb.Error (a full disk): name the export written
+    except OSError as exc:  # e.g. a full disk: name the export being written, not the temp
+        reason = exc.strerror or str(exc)
+        raise OSError(exc.errno, f"cannot write the export: {reason}", str(target)) from exc
+    except Exception as exc:  # duckdb's IO errors (COPY onto a full disk)
         raise RuntimeError(f"cannot write {target}: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)  # gone after a successful rename; removed after a failure
