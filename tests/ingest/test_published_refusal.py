@@ -141,3 +141,20 @@ def test_a_failed_swap_leaves_the_build_unmarked(
         publish(staging, tmp_path / "wh" / "cleantech.duckdb", required=["marts.t"])
     assert not (tmp_path / "wh" / "cleantech.duckdb").exists()
     assert staging.exists() and not has_published_mark(staging)
+
+
+def test_dbt_runner_refuses_to_build_in_the_published_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from ingest.paths import REPO_ROOT
+
+    published = a_published_file(tmp_path / "copy" / "cleantech.duckdb")
+    before = sha(published)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingest.dbt_runner", str(published)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "is a published warehouse" in proc.stderr
+    assert sha(published) == before
