@@ -463,9 +463,9 @@ class PxWebClient:
         limit = guard.body_limit(self._limits, self.max_body_bytes)
         status = response.status_code
 
-        def too_large(what: str) -> ResponseTooLarge:
+        def too_large(message: str) -> ResponseTooLarge:
             return ResponseTooLarge(
-                f"response body {what}, over the limit of {limit} bytes",
+                message,
                 limit=limit,
                 table=table,
                 url=shown,
@@ -476,7 +476,9 @@ class PxWebClient:
 
         declared = response.headers.get("Content-Length", "")
         if declared.strip().isdigit() and int(declared) > limit:
-            raise too_large(f"declares {int(declared)} bytes")
+            raise too_large(
+                f"response body declares {int(declared)} bytes, over the limit of {limit} bytes"
+            )
         coding = guard.check_encoding(response.headers.get("Content-Encoding"))
         if coding is not None:
             raise ResponseError(
@@ -492,9 +494,12 @@ class PxWebClient:
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > limit:
-                    raise too_large(f"grew past {limit} bytes decompressed")
+                    inflated = (
+                        " once decompressed" if response.headers.get("Content-Encoding") else ""
+                    )
+                    raise too_large(f"response body passed the limit of {limit} bytes{inflated}")
                 if response.num_bytes_downloaded > limit:
-                    raise too_large(f"grew past {limit} bytes as sent")
+                    raise too_large(f"response body passed the limit of {limit} bytes as sent")
                 chunks.append(chunk)
                 if watchdog.expired():
                     raise self._deadline_error(table, shown)
