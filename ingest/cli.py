@@ -143,6 +143,7 @@ def _target_db(args: argparse.Namespace) -> Path:
     folder created, refused in one line when it cannot be or when the file is not DuckDB."""
     db = Path(args.db) if args.db else paths.staging_path()
     check_duckdb_file(db)
+    refuse_published(db)
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -150,6 +151,20 @@ def _target_db(args: argparse.Namespace) -> Path:
     if db.is_dir():
         raise CliError(f"{db} is a folder, not a DuckDB file")
     return db
+
+
+def refuse_published(db: Path) -> None:
+    """Refuse the published warehouse (or any file carrying the published mark) as a target:
+    only an audited pipeline build replaces it, and a writer would block its readers."""
+    from ingest.publish import is_published_file
+
+    if is_published_file(db, paths.published_path()):
+        raise CliError(
+            f"{db} is a published warehouse and takes no direct writes (only an audited build "
+            "replaces it): load into a scratch file (--db scratch.duckdb, then ATTACH the "
+            "warehouse READ_ONLY to join), or add the table to catalog.yml and run "
+            "`python -m ingest pipeline`"
+        )
 
 
 def check_duckdb_file(db: Path) -> None:
@@ -171,7 +186,7 @@ def writer_lock(db: Path, command: str) -> Iterator[None]:
     the warehouse folder or is the staging file: a pipeline run then never publishes a load it did
     not audit, and never silently discards one by re-copying staging. Waits up to
     `CLEANTECH_LOCK_TIMEOUT` seconds, then fails with one line."""
-    from ingest.lock import WarehouseLocked, WriterLock
+    from ingest.lock import LockFailed, WarehouseLocked, WriterLock
 
     target = db.resolve()
     inside = target.is_relative_to(paths.warehouse_dir().resolve())
@@ -181,7 +196,7 @@ def writer_lock(db: Path, command: str) -> Iterator[None]:
     lock = WriterLock(paths.published_path().resolve(), purpose=f"python -m ingest {command}")
     try:
         lock.acquire()
-    except WarehouseLocked as exc:
+    except (WarehouseLocked, LockFailed) as exc:
         raise CliError(f"cannot write {db}: {exc}") from None
     with lock:
         yield
@@ -224,8 +239,13 @@ def _print_ingest_summary(results, db: Path) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from ingest.pxweb.guard import check_base_url
     from ingest.run import fetch_table
 
+    try:
+        check_base_url(args.base_url)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     selection = _selection(args.select or [])
     options = _client_options(args)
     db = _target_db(args)
@@ -250,7 +270,7 @@ def cmd_load_file(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from ingest import load
-    from ingest.jsonstat import parse
+    from ingest.jsonstat import parse, read_document
     from ingest.run import check_target
 
     db = Path(args.db) if args.db else paths.staging_path()
@@ -261,7 +281,7 @@ def cmd_load_file(args: argparse.Namespace) -> int:
     db = _target_db(args)
     path = Path(args.file)
     try:
-        body = path.read_bytes()
+        body = read_document(path)  # refused by its size before it is read
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror}") from None
     dataset = parse(body)
@@ -288,7 +308,8 @@ def cmd_load_file(args: argparse.Namespace) -> int:
 def cmd_serve_demo(args: argparse.Namespace) -> int:
     from ingest.server import serve
 
-    warn_if_exposed(args.host)
+    if args.control:
+        warn_if_exposed(args.host)
     serve(
         Path(args.snapshot) if args.snapshot else None,
         host=args.host,
@@ -296,6 +317,7 @@ def cmd_serve_demo(args: argparse.Namespace) -> int:
         max_cells=args.max_cells,
         max_calls=args.max_calls,
         time_window=args.time_window,
+        control=args.control,
     )
     return 0
 
@@ -444,6 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--host",
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; /_control fault injection is unauthenticated)",
+    )
+    p.add_argument(
+        "--control",
+        action="store_true",
+        help="enable the /_control endpoints (fault injection, touch, reload) for tests and demos",
     )
     p.add_argument("--snapshot", help="snapshot folder (default: ingest/demo/snapshot)")
     p.add_argument("--max-cells", type=int, default=150_000)

@@ -308,7 +308,7 @@ def _n(value: float | None, decimals: int = 0, *, sign: bool = False) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m ingest.dbt_runner DB [--answers-only]`: build DB's marts, print a few answers."""
-    from ingest.cli import OneLineParser, run_main
+    from ingest.cli import OneLineParser, refuse_published, run_main
 
     parser = OneLineParser(prog="python -m ingest.dbt_runner", description=__doc__)
     parser.add_argument("db", type=Path)
@@ -322,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not db.is_file():
             raise FileNotFoundError(f"no DuckDB file at {db}")
         if not args.answers_only:
+            refuse_published(db)  # a build in place would publish unaudited marts
             result = dbt_build(db, full_refresh=args.full_refresh, select=args.select)
             print(result.summary())
         for line in mart_answers(db):

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ingest.sql import qualified, quote_literal
+from ingest.tempfiles import make_temp
 
 SCHEMA = "marts"
 VINTAGE_TABLE = "data_vintage"
@@ -83,9 +83,8 @@ def export_parquet(db: Path, out_dir: Path) -> list[Path]:
 
 def _write_one(con: Any, table: str, target: Path, meta: dict[str, str]) -> None:
     """COPY one mart to a unique temporary file beside `target`, then rename it into place."""
-    fd, name = tempfile.mkstemp(prefix=f".{table}.", suffix=".parquet.tmp", dir=target.parent)
+    fd, tmp = make_temp(target, ".tmp")  # also removes what a killed writer left
     os.close(fd)
-    tmp = Path(name)
     kv = ", ".join(
         f"{quote_literal(METADATA_PREFIX + key)}: {quote_literal(value)}"
         for key, value in meta.items()
@@ -97,6 +96,11 @@ def _write_one(con: Any, table: str, target: Path, meta: dict[str, str]) -> None
         )
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the exports are meant to be shared
         os.replace(tmp, target)
+    except OSError as exc:  # e.g. a full disk: name the export being written, not the temp
+        reason = exc.strerror or str(exc)
+        raise OSError(exc.errno, f"cannot write the export: {reason}", str(target)) from exc
+    except Exception as exc:  # duckdb's IO errors (COPY onto a full disk)
+        raise RuntimeError(f"cannot write {target}: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)  # gone after a successful rename; removed after a failure
 

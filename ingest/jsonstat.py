@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,15 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-__all__ = ["Dataset", "Dimension", "JsonStatError", "parse", "parse_file"]
+__all__ = [
+    "Dataset",
+    "Dimension",
+    "JsonStatError",
+    "check_cells",
+    "check_document",
+    "parse",
+    "parse_file",
+]
 
 ROLES = ("time", "geo", "metric")
 # A sparse `value` object expands to a dense array of product(size) cells: refuse absurd sizes
@@ -111,18 +120,21 @@ def long_table(
 
 
 def parse_file(path: Path | str) -> Dataset:
-    """Parse a JSON-stat file."""
+    """Parse a JSON-stat file (its size checked before it is read)."""
     try:
-        return parse(Path(path).read_bytes())
+        return parse(read_document(path))
     except JsonStatError as exc:
         raise JsonStatError(f"{path}: {exc}") from None
 
 
-def parse(raw: bytes | str | dict) -> Dataset:
-    """Parse a JSON-stat 2.0 dataset or a 1.x response (wrapper/bundle with one dataset)."""
+def parse(raw: bytes | str | dict, *, max_cells: int | None = None) -> Dataset:
+    """Parse a JSON-stat 2.0 dataset or a 1.x response (wrapper/bundle with one dataset);
+    `max_cells` (default `max_document_cells()`) bounds the cells it may describe."""
+    nbytes = None if isinstance(raw, dict) else len(raw)
     if isinstance(raw, dict):
         doc = raw
     else:
+        check_document(raw)
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -135,6 +147,7 @@ def parse(raw: bytes | str | dict) -> Dataset:
         raise JsonStatError("'dimension' is missing or not an object")
     ids, sizes, roles, version = _layout(ds, dim_obj, version)
     ids, sizes = _check_ids_sizes(ids, sizes)
+    check_cells(sizes, ds.get("value"), nbytes, max_cells=max_cells)
     role_of = _roles(roles)
 
     dimensions = []
@@ -448,3 +461,95 @@ def _check_dense(n: int, sizes: list[int]) -> None:
     """Refuse to expand a sparse value object into an absurdly large dense array."""
     if n > MAX_DENSE_CELLS:
         raise JsonStatError(f"size {sizes} implies {n} cells, more than {MAX_DENSE_CELLS}")
+
+
+# -- size checks before work -------------------------------------------------------------------
+# orjson reads a whole document into Python objects (~10–30 bytes of memory per byte of JSON for
+# arrays of small numbers or nested containers), and a sparse `value` object expands to
+# product(size) cells. Both are refused before the work, with one line that names the limit.
+DEFAULT_MAX_DOCUMENT_MB = 64.0
+DEFAULT_MAX_CELLS = 10_000_000
+# JSON-stat holds a handful of arrays and objects per dimension and per category (index, label,
+# unit): a document made of millions of them is not a dataset, and would cost ~60 bytes each.
+MAX_CONTAINERS = 2_000_000
+# A sparse `value` object may leave most cells empty, but not claim more cells than this many
+# per byte of the document (a 260 KB file claiming 200 million cells is an error, not data).
+MAX_CELLS_PER_BYTE = 64
+_SPARSE_FLOOR = 100_000  # below this many cells, any sparsity is accepted
+
+
+def _env_number(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise JsonStatError(f"{name} must be a number, not {text!r}") from None
+    if value <= 0:
+        raise JsonStatError(f"{name} must be more than 0, not {text!r}")
+    return value
+
+
+def max_document_bytes() -> int:
+    """The largest JSON document read (`CLEANTECH_MAX_JSON_MB` overrides, default 64 MB)."""
+    return int(_env_number("CLEANTECH_MAX_JSON_MB", DEFAULT_MAX_DOCUMENT_MB) * 1024 * 1024)
+
+
+def max_document_cells() -> int:
+    """The most cells one document may describe (`CLEANTECH_MAX_CELLS` overrides, default 10M)."""
+    return int(_env_number("CLEANTECH_MAX_CELLS", DEFAULT_MAX_CELLS))
+
+
+def read_document(path: Path | str) -> bytes:
+    """A JSON file's bytes, refused by its size on disk before it is read."""
+    path = Path(path)
+    size = path.stat().st_size
+    limit = max_document_bytes()
+    if size > limit:
+        raise JsonStatError(
+            f"{path} is {size} bytes, over the JSON document limit of {limit} bytes "
+            "(CLEANTECH_MAX_JSON_MB raises it)"
+        )
+    return path.read_bytes()
+
+
+def check_document(raw: bytes | str) -> None:
+    """Refuse a JSON text too large, or made of too many arrays/objects, before parsing it."""
+    limit = max_document_bytes()
+    if len(raw) > limit:
+        raise JsonStatError(
+            f"the JSON document is {len(raw)} bytes, over the limit of {limit} bytes "
+            "(CLEANTECH_MAX_JSON_MB raises it)"
+        )
+    data = raw.encode() if isinstance(raw, str) else raw
+    containers = data.count(b"[") + data.count(b"{")
+    if containers > MAX_CONTAINERS:
+        raise JsonStatError(
+            f"the JSON document holds {containers} arrays/objects, more than the "
+            f"{MAX_CONTAINERS} a JSON-stat dataset of this size can have: not a dataset"
+        )
+
+
+def check_cells(
+    sizes: list[int], value: Any, nbytes: int | None, *, max_cells: int | None = None
+) -> None:
+    """Refuse a dataset whose `size` implies more cells than `max_cells`, or (sparse `value`)
+    far more cells than its bytes can describe, before any array is allocated."""
+    n = math.prod(sizes)
+    limit = max_document_cells() if max_cells is None else max_cells
+    if n > limit:
+        what = (
+            f"the limit of {limit} (CLEANTECH_MAX_CELLS raises it)"
+            if max_cells is None
+            else f"the {limit} expected"
+        )
+        raise JsonStatError(f"size {sizes} implies {n} cells, more than {what}")
+    if isinstance(value, dict) and n > _SPARSE_FLOOR:
+        budget = MAX_CELLS_PER_BYTE * (nbytes if nbytes is not None else 16 * (len(value) + 1))
+        if n > budget:
+            source = f"{nbytes} bytes" if nbytes is not None else "as given"
+            raise JsonStatError(
+                f"size {sizes} implies {n} cells but the document ({source}) holds "
+                f"{len(value)} values: out of proportion, refused before expanding it"
+            )

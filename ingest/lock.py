@@ -33,6 +33,14 @@ class WarehouseLocked(RuntimeError):
         )
 
 
+class LockFailed(RuntimeError):
+    """The lock file could not be created or written (e.g. a full disk); names the lock path."""
+
+    def __init__(self, lock_path: Path, reason: str) -> None:
+        self.lock_path = lock_path
+        super().__init__(f"cannot take the warehouse writer lock {lock_path}: {reason}")
+
+
 def lock_path_for(published: Path) -> Path:
     """The lock file beside a published warehouse file (`cleantech.duckdb` → `cleantech.duckdb.lock`)."""
     return published.with_name(published.name + ".lock")
@@ -74,7 +82,14 @@ class WriterLock:
         return text or "pid unknown"
 
     def acquire(self) -> WriterLock:
-        """Take the lock, waiting up to `timeout` seconds; raise WarehouseLocked after that."""
+        """Take the lock, waiting up to `timeout` seconds; raise WarehouseLocked after that, and
+        LockFailed (naming the lock file) when the file cannot be created or written."""
+        try:
+            return self._acquire()
+        except OSError as exc:
+            raise LockFailed(self.path, exc.strerror or str(exc)) from exc
+
+    def _acquire(self) -> WriterLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_CLOEXEC (Python's default) keeps the lock out of exec'd children such as dbt subprocesses.
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -89,11 +104,16 @@ class WriterLock:
                     os.close(fd)
                     raise WarehouseLocked(self.path, holder, self.timeout) from None
                 time.sleep(self.poll)
-        os.ftruncate(fd, 0)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        holder = f"pid {os.getpid()} on {socket.gethostname()}, {self.purpose}, since {stamp}\n"
-        os.pwrite(fd, holder.encode(), 0)
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            holder = f"pid {os.getpid()} on {socket.gethostname()}, {self.purpose}, since {stamp}\n"
+            os.pwrite(fd, holder.encode(), 0)
+            os.fsync(fd)
+        except OSError:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise
         self._fd = fd
         return self
 

@@ -41,8 +41,8 @@ import duckdb
 
 from ingest import paths
 from ingest.cli import OneLineParser, one_line, run_main
-from ingest.lock import WarehouseLocked, WriterLock
-from ingest.publish import next_path, publish, wal_path
+from ingest.lock import LockFailed, WarehouseLocked, WriterLock
+from ingest.publish import next_path, publish, unmark_published, wal_path
 from ingest.sql import qualified
 
 STAGES = ("prepare", "ingest", "dbt", "audit", "publish")
@@ -175,12 +175,26 @@ def prepare_staging(published: Path, staging: Path) -> Path:
     """Start a fresh build: unlink any stale staging file, then copy the published file (if any)."""
     staging.parent.mkdir(parents=True, exist_ok=True)
     tmp = staging.with_name(staging.name + ".tmp")
-    for stale in (staging, wal_path(staging), tmp, next_path(published)):
+    for stale in (staging, wal_path(staging), tmp, wal_path(tmp), next_path(published)):
         stale.unlink(missing_ok=True)
     if published.exists():
-        shutil.copyfile(published, tmp)
+        try:
+            shutil.copyfile(published, tmp)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # a partial copy is no use to anyone
+            raise CopyFailed(
+                f"cannot copy the published warehouse to {tmp}: {exc.strerror or exc}"
+            ) from exc
+        unmark_published(tmp)  # the build is not published (yet): loads may write it
         os.replace(tmp, staging)
     return staging
+
+
+class CopyFailed(OSError):
+    """A copy failed; the message names the destination (the source is fine)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "copy failed"
 
 
 def table_counts(db: Path) -> dict[str, int]:
@@ -335,9 +349,21 @@ def run_pipeline(
     except WarehouseLocked as exc:
         # not recorded: the run log belongs to the lock holder
         raise PipelineFailed(str(exc), stage="lock") from exc
+    except LockFailed as exc:
+        raise PipelineFailed(
+            f"pipeline failed at lock: {exc}; the published warehouse {published} is unchanged",
+            stage="lock",
+        ) from exc
     with lock:
         pause_point("locked")
-        _append_log(log, {"run_id": result.run_id, "event": "started", "run": result.run_row()})
+        try:
+            _append_log(log, {"run_id": result.run_id, "event": "started", "run": result.run_row()})
+        except OSError as exc:
+            raise PipelineFailed(
+                f"pipeline failed at start: cannot write the run log {log}: "
+                f"{exc.strerror or exc}; the published warehouse {published} is unchanged",
+                stage="start",
+            ) from exc
         stage = "prepare"
         t0 = time.monotonic()
 
@@ -365,10 +391,21 @@ def run_pipeline(
 
             stage = "audit"
             pause_point("audit")
-            result.counts = table_counts(staging)
-            from expectations.runner import run_gate
+            try:
+                result.counts = table_counts(staging)
+                from expectations.runner import run_gate
 
-            gate = run_gate(staging, report_dir=report_dir_for(published))
+                gate = run_gate(staging, report_dir=report_dir_for(published))
+            except Exception as exc:
+                if not dbt_error:
+                    raise
+                # The first failure is the one reported: the gate's crash (often the same
+                # cause, e.g. a full disk) never replaces dbt's error.
+                stage = "dbt"
+                raise _Stop(
+                    f"dbt build failed: {dbt_error} (the quality gate could not run either: "
+                    f"{_one_line(exc)})"
+                ) from exc
             result.gate, result.report_index = gate, gate.report_index
             done("audit")
             print(gate.report(), flush=True)
@@ -391,13 +428,17 @@ def run_pipeline(
             result.reason = f"{stage} failed: {reason}" if not isinstance(exc, _Stop) else reason
             result.finished_at = datetime.now(UTC)
             done(stage)
-            _log_finished(log, result)
+            unlogged = ""
+            try:
+                _log_finished(log, result)
+            except OSError as log_exc:  # e.g. the same full disk: never replaces the failure
+                unlogged = f" (and the run log {log} could not be written: {_one_line(log_exc)})"
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt / SystemExit: recorded, then propagate as is
             kept = f" (the failed build is kept at {staging})" if staging.exists() else ""
             raise PipelineFailed(
                 f"pipeline failed at {stage}: {result.reason}; the published warehouse "
-                f"{published} is unchanged{kept}",
+                f"{published} is unchanged{kept}{unlogged}",
                 stage=stage,
                 result=result,
             ) from exc

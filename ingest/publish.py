@@ -7,6 +7,7 @@ checkpointed DuckDB file: either the previous one or the new one, never a half-w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterable
@@ -24,8 +25,86 @@ REQUIRED_TABLES: tuple[str, ...] = (
 )
 
 
+# The mark of a published file: a one-row table written into the build just before the swap.
+# `fetch`, `load-file` and `run` refuse to write a file that carries it (readers would be
+# blocked and unaudited data would reach analysts); `prepare_staging` drops it from its copy.
+MARKER_SCHEMA, MARKER_TABLE = "ops", "publication"
+
+
 class PublishFailed(RuntimeError):
     """The staging file could not be verified or swapped in; the published file is unchanged."""
+
+
+def mark_published(db: Path, published: Path) -> None:
+    """Write the published mark (when and where) into `db`, the build about to be published."""
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    try:
+        con.execute(f"create schema if not exists {MARKER_SCHEMA}")
+        con.execute(
+            f"create or replace table {MARKER_SCHEMA}.{MARKER_TABLE} as "
+            "select now() as published_at, ?::varchar as published_path",
+            [str(published)],
+        )
+        con.execute(
+            f"comment on table {MARKER_SCHEMA}.{MARKER_TABLE} is 'When and where this warehouse "
+            "file was published. It marks a published file: fetch/load-file/run refuse to write "
+            "it (load through the pipeline instead).'"
+        )
+    finally:
+        con.close()
+
+
+def unmark_published(db: Path) -> None:
+    """Drop the published mark from `db` (a staging copy of the published file), if it has one."""
+    import duckdb
+
+    if not has_published_mark(db):
+        return
+    con = duckdb.connect(str(db))
+    try:
+        con.execute(f"drop table if exists {MARKER_SCHEMA}.{MARKER_TABLE}")
+    finally:
+        con.close()
+
+
+def has_published_mark(db: Path) -> bool:
+    """True when `db` is a DuckDB file that carries the published mark (False when it cannot be
+    opened read-only: missing, not DuckDB, or held by a writer, which is then not published)."""
+    import duckdb
+
+    db = Path(db)
+    try:
+        if not db.is_file() or db.stat().st_size == 0:
+            return False
+        con = duckdb.connect(str(db), read_only=True)
+    except (OSError, duckdb.Error):
+        return False
+    try:
+        row = con.execute(
+            "select 1 from duckdb_tables() where schema_name = ? and table_name = ?",
+            [MARKER_SCHEMA, MARKER_TABLE],
+        ).fetchone()
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+    return row is not None
+
+
+def is_published_file(db: Path, published: Path) -> bool:
+    """True when `db` is the published warehouse `published` (same path or same file) or any
+    file carrying the published mark."""
+    db = Path(db)
+    try:
+        if db.resolve() == Path(published).resolve():
+            return True
+        if db.exists() and Path(published).exists() and os.path.samefile(db, published):
+            return True
+    except OSError:
+        pass
+    return has_published_mark(db)
 
 
 def wal_path(db: Path) -> Path:
@@ -111,12 +190,30 @@ def publish(
         raise PublishFailed(f"staging file {staging} does not exist")
     checkpoint(staging)
     verify(staging, required)
+    mark_published(staging, published)
+    try:
+        _swap(staging, published, before_swap)
+    except BaseException:
+        with contextlib.suppress(Exception):  # never replaces the failure being reported
+            unmark_published(staging)  # a build left for inspection stays writable
+        raise
+
+
+def _swap(staging: Path, published: Path, before_swap: object) -> None:
+    checkpoint(staging)
     published.parent.mkdir(parents=True, exist_ok=True)
 
     source = staging
     if staging.stat().st_dev != published.parent.stat().st_dev:
         source = next_path(published)
-        shutil.copyfile(staging, source)
+        try:
+            shutil.copyfile(staging, source)
+        except OSError as exc:
+            source.unlink(missing_ok=True)
+            raise PublishFailed(
+                f"cannot copy the build to {source} (beside the published file): "
+                f"{exc.strerror or exc}"
+            ) from exc
     _fsync_file(source)
     if wal_path(published).exists():
         # A published file never has a WAL (it is only opened read-only); a stray one would be

@@ -8,7 +8,6 @@ publish and from `make report`; `python -m ingest.report [DB] [OUT]` runs it by 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest import report_template as tpl
+from ingest.tempfiles import make_temp
 
 if TYPE_CHECKING:  # heavy imports stay inside functions (the DAG processor imports this module)
     import pandas as pd
@@ -73,15 +73,18 @@ def _write_atomically(out: Path, text: str) -> None:
     """Write `text` to a uniquely named temporary file beside `out`, then rename it into place.
 
     A unique name (not a fixed `.report.html.tmp`) lets several writers run at once: each renames
-    its own complete file, the last one wins, and a reader never sees a half-written report.
+    its own complete file, the last one wins, and a reader never sees a half-written report. The
+    temporary files of killed writers are removed first (`ingest.tempfiles`).
     """
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    tmp = Path(name)
+    fd, tmp = make_temp(out, ".tmp")  # also removes what a killed writer left
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the report is meant to be shared
         os.replace(tmp, out)
+    except OSError as exc:  # e.g. a full disk: name the file being written, not the temp
+        reason = exc.strerror or str(exc)
+        raise OSError(exc.errno, f"cannot write the report: {reason}", str(out)) from exc
     finally:
         tmp.unlink(missing_ok=True)  # gone after a successful rename; removed after a failure
 

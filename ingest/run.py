@@ -292,8 +292,11 @@ def _has_datasets_table(con: Any) -> bool:
 
 
 def _fetch_parts(client, table_id, plan, dataset, progress, parse) -> Iterable:
-    """Parse each response of a split query as it arrives, with a progress bar on a terminal."""
+    """Parse each response of a split query as it arrives (checked against its request), with a
+    progress bar on a terminal."""
     from tqdm import tqdm
+
+    from ingest.response_check import check_response, requested_cells
 
     with tqdm(
         total=len(plan.requests),
@@ -306,7 +309,10 @@ def _fetch_parts(client, table_id, plan, dataset, progress, parse) -> Iterable:
     ) as bar:
         for part in client.fetch_plan(plan):
             bar.update(1)
-            yield parse(part.body)
+            # Exactly the requested cells, before any array is allocated; then the codes.
+            dataset = parse(part.body, max_cells=requested_cells(part.selection))
+            check_response(dataset, part.selection, plan.metadata, url=part.url)
+            yield dataset
 
 
 def ingest_dataset(

@@ -39,9 +39,10 @@ airflow db migrate >"$AIRFLOW_HOME/standalone-migrate.log" 2>&1 || {
 
 if [[ $CLEANTECH_SOURCE == demo ]]; then
   : >"$AIRFLOW_HOME/demo-server.log"
-  start_demo_server "$port" "$AIRFLOW_HOME/demo-server.log"
+  # --control: the touch endpoint below simulates a publication (demo only, loopback only).
+  start_demo_server "$port" "$AIRFLOW_HOME/demo-server.log" --control
   echo "local PxWeb server (demo snapshot): $PXWEB_BASE_URL"
-  echo "  simulate a publication:  curl -X POST http://127.0.0.1:${port}/_control/tables/TAB638/touch"
+  echo "  simulate a publication:  curl -X POST -H 'Content-Type: application/json' -d '{}' http://127.0.0.1:${port}/_control/tables/TAB638/touch"
 fi
 echo "Airflow UI: http://localhost:${AIRFLOW__API__PORT}  (user admin; password in" \
      "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)"

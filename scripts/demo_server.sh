@@ -1,6 +1,8 @@
 # Sourced by the run scripts: start the local PxWeb server (demo snapshot) in the background and
 # wait until it answers. One copy of this, so every script gets the same checks.
-#   start_demo_server PORT [LOGFILE]   → sets $server (its PID) and exports PXWEB_BASE_URL
+#   start_demo_server PORT [LOGFILE [SERVE-DEMO FLAGS...]]
+#                                      → sets $server (its PID) and exports PXWEB_BASE_URL
+#                                        (pass --control for the /_control endpoints)
 #   trap stop_demo_server EXIT         → the caller stops it however the script ends
 # Needs $py (the venv's python).
 server=""
@@ -14,13 +16,14 @@ stop_demo_server() {
 
 start_demo_server() {
   local port=$1 log=${2:-/dev/null}
+  shift $(( $# < 2 ? $# : 2 ))
   export PXWEB_BASE_URL="http://127.0.0.1:${port}/api/v2"
   # Someone else's server on the port would answer our health check: refuse a taken port up front.
   if ! "$py" -c "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1]))); s.close()" "$port" 2>/dev/null; then
     echo "error: port ${port} is already in use: stop what listens there, or choose another (DEMO_PORT=...)" >&2
     return 1
   fi
-  "$py" -m ingest serve-demo --port "$port" >>"$log" 2>&1 &
+  "$py" -m ingest serve-demo --port "$port" "$@" >>"$log" 2>&1 &
   server=$!
   local _
   for _ in $(seq 1 100); do

@@ -14,12 +14,15 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
-from . import v1, v2
+from . import guard, v1, v2
 from .errors import (
     BadRequest,
+    DeadlineExceeded,
     NotFound,
     PxWebError,
+    RedirectRefused,
     ResponseError,
+    ResponseTooLarge,
     SourceUnreachable,
     error_for_status,
     retry_after_seconds,
@@ -39,6 +42,18 @@ from .ratelimit import RateLimiter
 
 T = TypeVar("T")
 _MAX_BACKOFF = 30.0
+# A body that is not JSON is retried once (a proxy's hiccup), not like a transient error: a
+# server that answers garbage keeps answering garbage. A request past its deadline likewise.
+_MAX_INVALID_JSON = 1
+_MAX_DEADLINE_RETRIES = 1
+
+
+class _Retry(Exception):
+    """A failed attempt worth another try (the error to raise when the tries run out)."""
+
+    def __init__(self, error: PxWebError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass
@@ -61,14 +76,27 @@ class PxWebClient:
         lang: str | None = None,
         limits: Limits | None = None,
         max_workers: int = 4,
-        timeout: float = 60.0,
+        timeout: float = 30.0,
         max_retries: int = 5,
         backoff: float = 0.5,
         transport: httpx.BaseTransport | None = None,
         user_agent: str = "cleantech-warehouse/0.1",
+        request_deadline: float | None = None,
+        table_deadline: float | None = None,
+        max_body_bytes: int | None = None,
     ) -> None:
+        """`timeout` bounds each connect and read; `request_deadline` (default 30 s,
+        `CLEANTECH_REQUEST_DEADLINE`) a whole request; `table_deadline` (default 900 s,
+        `CLEANTECH_TABLE_DEADLINE`) a table's data fetch with its retries; `max_body_bytes`
+        (default 256 bytes per cell of the server's limit, at least 16 MiB;
+        `CLEANTECH_MAX_RESPONSE_MB`) each response body, as sent and decompressed."""
         if api not in ("v1", "v2"):
             raise ValueError(f"api must be 'v1' or 'v2', not {api!r}")
+        guard.check_base_url(base_url)
+        self.request_deadline = request_deadline or guard.request_deadline()
+        self.table_deadline = table_deadline or guard.table_deadline()
+        self.timeout = min(timeout, self.request_deadline)
+        self.max_body_bytes = max_body_bytes
         self.base_url = base_url.rstrip("/")
         self.api = api
         self.lang = lang
@@ -83,9 +111,13 @@ class PxWebClient:
         self._metadata: dict[str, TableMetadata] = {}
         self._http = httpx.Client(
             transport=transport,
-            timeout=timeout,
-            follow_redirects=True,
-            headers={"User-Agent": user_agent, "Accept": "application/json"},
+            timeout=self.timeout,
+            follow_redirects=False,  # redirects are judged one by one (guard.check_redirect)
+            headers={
+                "User-Agent": user_agent,
+                "Accept": "application/json",
+                "Accept-Encoding": guard.ACCEPT_ENCODING,
+            },
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -205,19 +237,22 @@ class PxWebClient:
         self.limits()  # build the shared limiter before the workers race for it
         workers = min(self.max_workers, max(len(plan.requests), 1))
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pxweb")
+        deadline = time.monotonic() + self.table_deadline
         futures = [
-            executor.submit(self._fetch_one, plan.table_id, index, request)
+            executor.submit(self._fetch_one, plan.table_id, index, request, deadline)
             for index, request in enumerate(plan.requests)
         ]
         return _in_order(executor, futures, on_part)
 
-    def _fetch_one(self, table_id: str, index: int, request: dict[str, list[str]]) -> FetchedPart:
+    def _fetch_one(
+        self, table_id: str, index: int, request: dict[str, list[str]], deadline: float | None
+    ) -> FetchedPart:
         if self.api == "v2":
             call = v2.data_call(table_id, request, self.lang)
         else:
             call = v1.data_call(table_id, request)
         started = time.perf_counter()
-        response = self._call(call, table=table_id)
+        response = self._call(call, table=table_id, table_deadline=deadline)
         return FetchedPart(
             index=index,
             selection=request,
@@ -295,45 +330,41 @@ class PxWebClient:
                 error = exc
 
     def _call(
-        self, call: Call, *, table: str | None = None, use_limiter: bool = True
+        self,
+        call: Call,
+        *,
+        table: str | None = None,
+        use_limiter: bool = True,
+        table_deadline: float | None = None,
     ) -> RawResponse:
-        """Make one call with retries on 429, 5xx, timeouts, resets and truncated bodies."""
+        """Make one call with retries on 429, 5xx, timeouts, resets and truncated bodies, within
+        the table's deadline; an oversize body or a refused redirect is not retried, invalid JSON
+        and a missed request deadline at most once."""
         limiter = self.limiter if use_limiter else None
         url = call.url(self.base_url)
         last: PxWebError | None = None
+        invalid_json = missed_deadline = 0
         for attempt in range(self.max_retries + 1):
+            self._check_table_deadline(table_deadline, table, url, last)
             if attempt:
                 self.stats.add(retries=1)
             if limiter is not None:
                 limiter.acquire()
             self.stats.add(requests=1)
-            request = self._http.build_request(
-                call.method, url, params=call.params or None, json=call.json
-            )
-            shown = str(request.url)
             try:
-                response = self._http.send(request, stream=True)
-            except httpx.TransportError as exc:  # timeouts, refused and reset connections
-                last = SourceUnreachable(
-                    f"cannot reach the server ({type(exc).__name__}: {exc})", table=table, url=shown
-                )
-                self._sleep_backoff(attempt)
+                status, headers, body, shown = self._exchange(call, url, table, table_deadline)
+            except DeadlineExceeded as exc:
+                missed_deadline += 1
+                if missed_deadline > _MAX_DEADLINE_RETRIES:
+                    raise _exhausted(exc, attempt + 1) from None
+                last = exc
+                self._sleep_backoff(attempt, table_deadline)
                 continue
-            try:
-                body = response.read()
-            except httpx.HTTPError as exc:
-                last = ResponseError(
-                    f"truncated response body ({type(exc).__name__}: {exc})",
-                    table=table,
-                    url=shown,
-                    status=response.status_code,
-                )
-                self._sleep_backoff(attempt)
+            except _Retry as retry:
+                last = retry.error
+                self._sleep_backoff(attempt, table_deadline)
                 continue
-            finally:
-                response.close()
             self.stats.add(bytes=len(body))
-            status = response.status_code
             if 200 <= status < 300:
                 if not call.parse_json:
                     return RawResponse(body, None, shown)
@@ -346,13 +377,18 @@ class PxWebClient:
                         url=shown,
                         status=status,
                     )
-                    self._sleep_backoff(attempt)
+                    invalid_json += 1
+                    if invalid_json > _MAX_INVALID_JSON:
+                        raise _exhausted(last, attempt + 1) from None
+                    self._sleep_backoff(attempt, table_deadline)
                     continue
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            retry_after = retry_after_seconds(headers.get("Retry-After"))
             error = error_for_status(status, body, table=table, url=shown, retry_after=retry_after)
             if status == 429:
                 last = error
                 pause = retry_after if retry_after is not None else self._window()
+                if table_deadline is not None and time.monotonic() + pause > table_deadline:
+                    raise self._table_deadline_error(table, url, error)
                 if limiter is not None:
                     limiter.penalize(pause)  # every worker thread waits, not just this one
                 else:
@@ -360,20 +396,165 @@ class PxWebClient:
                 continue
             if status >= 500:
                 last = error
-                self._sleep_backoff(attempt)
+                self._sleep_backoff(attempt, table_deadline)
                 continue
             raise error
         assert last is not None
         raise _exhausted(last, self.max_retries + 1)
 
+    def _exchange(
+        self, call: Call, url: str, table: str | None, table_deadline: float | None
+    ) -> tuple[int, httpx.Headers, bytes, str]:
+        """One attempt: send (following same-origin 307/308 only), stream the body within the
+        size limit and the request deadline. Returns (status, headers, body, URL)."""
+        deadline = time.monotonic() + self.request_deadline
+        if table_deadline is not None:
+            deadline = min(deadline, table_deadline)
+        params: Any = call.params or None
+        target = url
+        for _hop in range(guard.MAX_REDIRECTS + 1):
+            request = self._http.build_request(call.method, target, params=params, json=call.json)
+            shown = str(request.url)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._deadline_error(table, shown)
+            watchdog = guard.Watchdog(deadline)
+            request.extensions["trace"] = watchdog.trace
+            request.extensions["timeout"] = httpx.Timeout(min(self.timeout, remaining)).as_dict()
+            watchdog.start()
+            try:
+                try:
+                    response = self._http.send(request, stream=True)
+                except httpx.TransportError as exc:  # timeouts, refused and reset connections
+                    if watchdog.expired():
+                        raise self._deadline_error(table, shown) from None
+                    raise _Retry(
+                        SourceUnreachable(
+                            f"cannot reach the server ({type(exc).__name__}: {exc})",
+                            table=table,
+                            url=shown,
+                        )
+                    ) from None
+                try:
+                    watchdog.watch(response.extensions.get("network_stream"))
+                    status = response.status_code
+                    if status in guard.REDIRECT_STATUSES:
+                        location = response.headers.get("Location")
+                        joined = str(request.url.join(location)) if location else None
+                        target = guard.check_redirect(status, shown, joined, table=table)
+                        params = None  # the Location carries its own query string
+                        continue
+                    body = self._read_body(response, shown, table, watchdog)
+                finally:
+                    response.close()
+            finally:
+                watchdog.cancel()
+            return status, response.headers, body, shown
+        raise RedirectRefused(
+            f"more than {guard.MAX_REDIRECTS} redirects", table=table, url=url, target=target
+        )
+
+    def _read_body(
+        self, response: httpx.Response, shown: str, table: str | None, watchdog: guard.Watchdog
+    ) -> bytes:
+        """The body, counted as it streams: over the size limit (as sent or decompressed) is
+        ResponseTooLarge at once; a broken transfer is worth a retry; past the deadline is
+        DeadlineExceeded."""
+        limit = guard.body_limit(self._limits, self.max_body_bytes)
+        status = response.status_code
+
+        def too_large(message: str) -> ResponseTooLarge:
+            return ResponseTooLarge(
+                message,
+                limit=limit,
+                table=table,
+                url=shown,
+                status=status,
+                hint="narrow the selection, or raise CLEANTECH_MAX_RESPONSE_MB if the server "
+                "is trusted",
+            )
+
+        declared = response.headers.get("Content-Length", "")
+        if declared.strip().isdigit() and int(declared) > limit:
+            raise too_large(
+                f"response body declares {int(declared)} bytes, over the limit of {limit} bytes"
+            )
+        coding = guard.check_encoding(response.headers.get("Content-Encoding"))
+        if coding is not None:
+            raise ResponseError(
+                f"unsupported Content-Encoding {coding!r} (the client accepts one layer of "
+                f"{guard.ACCEPT_ENCODING})",
+                table=table,
+                url=shown,
+                status=status,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    inflated = (
+                        " once decompressed" if response.headers.get("Content-Encoding") else ""
+                    )
+                    raise too_large(f"response body passed the limit of {limit} bytes{inflated}")
+                if response.num_bytes_downloaded > limit:
+                    raise too_large(f"response body passed the limit of {limit} bytes as sent")
+                chunks.append(chunk)
+                if watchdog.expired():
+                    raise self._deadline_error(table, shown)
+        except httpx.HTTPError as exc:  # reset, timeout, bad gzip, or the watchdog's shutdown
+            if watchdog.expired():
+                raise self._deadline_error(table, shown) from None
+            raise _Retry(
+                ResponseError(
+                    f"truncated response body ({type(exc).__name__}: {exc})",
+                    table=table,
+                    url=shown,
+                    status=status,
+                )
+            ) from None
+        return b"".join(chunks)
+
+    def _deadline_error(self, table: str | None, url: str) -> DeadlineExceeded:
+        return DeadlineExceeded(
+            f"no complete response within the request deadline of {self.request_deadline:g} s",
+            deadline=self.request_deadline,
+            table=table,
+            url=url,
+            hint="the server is too slow or stalled; raise CLEANTECH_REQUEST_DEADLINE if it "
+            "is just slow",
+        )
+
+    def _table_deadline_error(
+        self, table: str | None, url: str, last: PxWebError | None
+    ) -> DeadlineExceeded:
+        cause = f" (last error: {last.message})" if last is not None else ""
+        return DeadlineExceeded(
+            f"fetching the table passed its deadline of {self.table_deadline:g} s{cause}",
+            deadline=self.table_deadline,
+            table=table,
+            url=url,
+            hint="raise CLEANTECH_TABLE_DEADLINE or narrow the selection",
+        )
+
+    def _check_table_deadline(
+        self, deadline: float | None, table: str | None, url: str, last: PxWebError | None
+    ) -> None:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise self._table_deadline_error(table, url, last)
+
     def _window(self) -> float:
         return self._limits.time_window if self._limits else Limits().time_window
 
-    def _sleep_backoff(self, attempt: int) -> None:
+    def _sleep_backoff(self, attempt: int, table_deadline: float | None = None) -> None:
         if attempt >= self.max_retries or self.backoff <= 0:
             return
         delay = min(self.backoff * 2**attempt, _MAX_BACKOFF)
-        time.sleep(delay * random.uniform(0.5, 1.5))  # jitter: workers do not retry in lockstep
+        delay *= random.uniform(0.5, 1.5)  # jitter: workers do not retry in lockstep
+        if table_deadline is not None:
+            delay = min(delay, max(table_deadline - time.monotonic(), 0.0))
+        time.sleep(delay)
 
 
 def v2_limits_steps() -> Generator[Call, Any, Limits]:

@@ -113,6 +113,38 @@ class ResponseError(PxWebError):
     """A truncated or unparsable response body persisted after every retry."""
 
 
+class DeadlineExceeded(PxWebError):
+    """A request or a table's fetch ran past its total deadline (connect + every read)."""
+
+    def __init__(self, message: str, *, deadline: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.deadline = deadline
+
+
+class ResponseTooLarge(ResponseError):
+    """A response body (as sent, or once decompressed) is over the client's size limit."""
+
+    def __init__(self, message: str, *, limit: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+
+
+class RedirectRefused(PxWebError):
+    """A redirect the client does not follow: to another origin, or one that changes the method."""
+
+    def __init__(self, message: str, *, target: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.target = target
+
+
+class UnsupportedURL(PxWebError, ValueError):
+    """A base URL that is not http:// or https:// with a host."""
+
+
+class ResponseMismatch(ResponseError):
+    """A data response that does not hold what was asked for (other dimensions or codes)."""
+
+
 def _one_line(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 

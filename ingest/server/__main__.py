@@ -17,10 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-cells", type=int, default=150_000)
     p.add_argument("--max-calls", type=int, default=30)
     p.add_argument("--time-window", type=float, default=10.0)
+    p.add_argument("--control", action="store_true", help="enable /_control (tests and demos)")
     a = p.parse_args(argv)
 
     def body() -> int:
-        warn_if_exposed(a.host)
+        if a.control:
+            warn_if_exposed(a.host)
         serve(
             a.snapshot,
             a.host,
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
             max_cells=a.max_cells,
             max_calls=a.max_calls,
             time_window=a.time_window,
+            control=a.control,
         )
         return 0
 

@@ -63,13 +63,24 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         state = self.server.state
-        length = int(self.headers.get("Content-Length") or 0)
+        length, refused = _body_length(
+            self.headers.get("Content-Length"), self.headers.get("Transfer-Encoding")
+        )
+        if refused is not None:
+            # The body is not read: the connection cannot be reused after this answer.
+            self._send(refused, None, close=True)
+            return
         body = self.rfile.read(length) if length > 0 else b""
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.split("/") if p]
         query = parse_qsl(url.query, keep_blank_values=True)
         if parts[:1] == ["_control"]:
-            self._send(_call(lambda: control.route(state, method, parts[1:], body)), None)
+            if not state.control:
+                self._send(problem(404, "Not found", f"No such path: {url.path}"), None)
+                return
+            denied = control.refuse(method, self.headers, state.base_url)
+            response = denied or _call(lambda: control.route(state, method, parts[1:], body))
+            self._send(response, None)
             return
         api = "/".join(parts[:2]) if parts[:1] == ["api"] else ""
         if api not in ("api/v2", "api/v1"):
@@ -109,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         state.log(record)
         self._send(response, plan.truncate)
 
-    def _send(self, response: Response, truncate: str | None) -> int:
+    def _send(self, response: Response, truncate: str | None, *, close: bool = False) -> int:
         """Write the response; a truncated one sends half the body (see Faults.truncate_next)."""
         body = response.body
         declared = len(body)
@@ -123,7 +134,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(declared))
         for k, v in response.headers.items():
             self.send_header(k, v)
-        if truncate == "short":
+        if truncate == "short" or close:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
@@ -133,6 +144,30 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         return len(body)
+
+
+# Selections are small (SCB's largest tables have a few thousand codes per variable): a body
+# over this is refused with 413 before it is read.
+MAX_REQUEST_BODY = 1024 * 1024
+
+
+def _body_length(header: str | None, transfer_encoding: str | None) -> tuple[int, Response | None]:
+    """The request body's length, or the 400/413 problem that refuses it unread."""
+    if transfer_encoding and transfer_encoding.strip().lower() != "identity":
+        return 0, problem(400, "Bad request", "Chunked request bodies are not accepted")
+    text = (header or "").strip()
+    if not text:
+        return 0, None
+    if not text.isdigit() or not text.isascii():
+        return 0, problem(400, "Bad request", f"Content-Length is not a number: {text[:40]!r}")
+    length = int(text)
+    if length > MAX_REQUEST_BODY:
+        return 0, problem(
+            413,
+            "Request body too large",
+            f"The body is {length} bytes; at most {MAX_REQUEST_BODY} are accepted",
+        )
+    return length, None
 
 
 def _call(fn: Any) -> Response:
@@ -284,13 +319,17 @@ def start_server(
     max_values_v1: int = 100_000,
     max_calls: int = 30,
     time_window: float = 10.0,
+    control: bool = False,
 ) -> DemoServer:
-    """Start the demo PxWeb server in a background thread (port 0 = any free port)."""
+    """Start the demo PxWeb server in a background thread (port 0 = any free port); `control`
+    enables the /_control endpoints (fault injection, touch, reload) for tests and demos."""
     root = Path(snapshot_dir) if snapshot_dir is not None else demo_snapshot_dir()
     if not (root / "tables").is_dir():
         raise FileNotFoundError(f"not a snapshot folder (no tables/): {root}")
     limits = Limits(max_cells, max_values_v1, max_calls, float(time_window))
-    httpd = _HTTPServer((host, port), ServerState(root, limits))
+    state = ServerState(root, limits)
+    state.control = control
+    httpd = _HTTPServer((host, port), state)
     thread = threading.Thread(
         target=httpd.serve_forever,
         kwargs={"poll_interval": 0.1},
@@ -312,9 +351,10 @@ def serve(
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    control = "; /_control enabled" if server.state.control else ""
     print(
-        f"Demo PxWeb server (DEMO DATA) at {server.base_url_v2} (v1: {server.base_url_v1}); "
-        "Ctrl-C to stop",
+        f"Demo PxWeb server (DEMO DATA) at {server.base_url_v2} (v1: {server.base_url_v1})"
+        f"{control}; Ctrl-C to stop",
         flush=True,
     )
     try:

@@ -31,6 +31,38 @@ def touch(state: ServerState, table_id: str, doc: dict[str, Any]) -> dict[str, A
     return dict(table.info)
 
 
+def refuse(method: str, headers: Any, own_origin: str) -> Response | None:
+    """The 403/415 problem for a control request a browser on another site could have sent
+    (a cross-origin POST with a "simple" content type such as text/plain), else None."""
+    origin = headers.get("Origin")
+    if origin and origin.rstrip("/") != own_origin.rstrip("/"):
+        return problem(403, "Forbidden", f"Control requests from {origin} are not accepted")
+    if method == "POST":
+        kind = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            return problem(
+                415,
+                "Unsupported media type",
+                f"Control requests need Content-Type: application/json (got {kind or 'none'})",
+            )
+    return None
+
+
+def _snapshot_root(state: ServerState, root: Any) -> Path:
+    """A snapshot folder reload may switch to: one of the server's known snapshot roots."""
+    if not isinstance(root, str):
+        raise ApiError(problem(400, "Parameter error", "'snapshot_dir' must be a string"))
+    path = Path(root).resolve()
+    if path not in state.snapshot_roots:
+        allowed = ", ".join(str(p) for p in state.snapshot_roots)
+        raise ApiError(
+            problem(
+                403, "Forbidden", f"reload may only switch between the snapshot folders {allowed}"
+            )
+        )
+    return path
+
+
 def route(state: ServerState, method: str, parts: list[str], body: bytes) -> Response:
     """Dispatch a request below /_control."""
     doc = json_object_body(body) if method == "POST" else {}
@@ -64,7 +96,7 @@ def route(state: ServerState, method: str, parts: list[str], body: bytes) -> Res
                 raise ApiError(problem(400, "Parameter error", f"Bad limit: {e}")) from None
         case "POST", ["reload"]:
             root = doc.get("snapshot_dir")
-            state.snapshot.reload(Path(root) if root else None)
+            state.snapshot.reload(_snapshot_root(state, root) if root else None)
             return json_response({"ok": True, "snapshot": str(state.snapshot.root)})
         case "POST", ["tables", table_id, "touch"]:
             return json_response(touch(state, table_id, doc))

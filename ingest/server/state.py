@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ingest.paths import demo_snapshot_dir
 from ingest.server.faults import Faults
 from ingest.server.limits import Limits, RateLimiter
 from ingest.server.snapshot import Snapshot
@@ -27,6 +28,10 @@ class ServerState:
         self.rate = RateLimiter(limits)
         self.faults = Faults()
         self.base_url = ""  # set once the socket is bound: http://host:port
+        self.control = False  # /_control endpoints answer only when started for tests
+        # The snapshot folders /_control/reload may switch between (the one it started with
+        # and the project's demo snapshot), never an arbitrary directory.
+        self.snapshot_roots = (Path(snapshot_dir).resolve(), demo_snapshot_dir().resolve())
         self._log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 

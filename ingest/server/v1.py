@@ -150,7 +150,8 @@ def data(state: ServerState, table: Table, body: bytes) -> Response:
         doc = orjson.loads(body)
         items = doc["query"]
         fmt = str((doc.get("response") or {}).get("format", "json-stat2")).lower()
-        assert isinstance(items, list)
+        if not isinstance(items, list) or not all(_well_shaped(item) for item in items):
+            raise ValueError("not a v1 query")
     except Exception:
         raise ApiError(v1_error(400, V1_PARAMETER_ERROR)) from None
     if fmt not in ("json-stat2", "json-stat"):
@@ -173,6 +174,19 @@ def data(state: ServerState, table: Table, body: bytes) -> Response:
     kept, values, status = slice_cube(table, plans)
     ds = dataset_doc(table, kept, values, status)
     return json_response(ds if fmt == "json-stat2" else jsonstat1_doc(ds))
+
+
+def _well_shaped(item: Any) -> bool:
+    """A query item {code, selection: {filter, values: [str]}} (types only)."""
+    if not isinstance(item, dict) or not isinstance(item.get("code"), str):
+        return False
+    sel = item.get("selection")
+    if sel is None:
+        return True
+    if not isinstance(sel, dict) or not isinstance(sel.get("filter", "item"), str):
+        return False
+    values = sel.get("values")
+    return values is None or (isinstance(values, list) and all(isinstance(v, str) for v in values))
 
 
 def _variable_error(code: str) -> str:

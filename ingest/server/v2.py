@@ -187,6 +187,7 @@ def parse_get_selection(query: list[tuple[str, str]]) -> tuple[dict[str, list[st
 def parse_post_selection(body: bytes, table: Table) -> tuple[dict[str, list[str]], list[str]]:
     """The POST body's selection (and checks its placement) into {VAR: expressions}."""
     doc = json_object_body(body)
+    _check_post_shape(doc)
     selection: dict[str, list[str]] = {}
     codelists = []
     for item in doc.get("selection") or []:
@@ -195,14 +196,48 @@ def parse_post_selection(body: bytes, table: Table) -> tuple[dict[str, list[str]
         if item.get("codelist"):
             codelists.append(var)
     for var in [
-        *(doc.get("placement") or {}).get("heading", []),
-        *(doc.get("placement") or {}).get("stub", []),
+        *((doc.get("placement") or {}).get("heading") or []),
+        *((doc.get("placement") or {}).get("stub") or []),
     ]:
         if table.dim(var) is None:
             raise ApiError(
                 problem(400, "Illegal placment", f"Unknown variable '{var}' in placement")
             )
     return selection, codelists
+
+
+def _check_post_shape(doc: dict[str, Any]) -> None:
+    """400 unless the body is shaped as PxWebApi's VariablesSelection (types, not content)."""
+
+    def bad(detail: str) -> ApiError:
+        return ApiError(problem(400, "Parameter error", detail))
+
+    selection = doc.get("selection")
+    if selection is not None and not isinstance(selection, list):
+        raise bad("'selection' must be an array of {variableCode, valueCodes}")
+    for item in selection or []:
+        if not isinstance(item, dict):
+            raise bad("each 'selection' item must be an object {variableCode, valueCodes}")
+        if not isinstance(item.get("variableCode"), str):
+            raise bad("'variableCode' must be a string")
+        codes = item.get("valueCodes")
+        if codes is not None and not (
+            isinstance(codes, str)
+            or (isinstance(codes, list) and all(isinstance(c, str) for c in codes))
+        ):
+            raise bad("'valueCodes' must be an array of strings")
+        if item.get("codelist") is not None and not isinstance(item["codelist"], str):
+            raise bad("'codelist' must be a string")
+    placement = doc.get("placement")
+    if placement is not None:
+        if not isinstance(placement, dict):
+            raise bad("'placement' must be an object {heading, stub}")
+        for key in ("heading", "stub"):
+            names = placement.get(key)
+            if names is not None and not (
+                isinstance(names, list) and all(isinstance(n, str) for n in names)
+            ):
+                raise bad(f"'placement.{key}' must be an array of strings")
 
 
 def data(

@@ -145,6 +145,8 @@ def test_failed_export_leaves_no_temp_file(
         raise OSError("disk full")
 
     monkeypatch.setattr(export_mod.os, "replace", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match="disk full") as caught:
         export_parquet(marts_db, out)
+    assert Path(caught.value.filename).parent == out  # names the export, not its temp file
+    assert Path(caught.value.filename).suffix == ".parquet"
     assert list(out.iterdir()) == []

@@ -15,8 +15,8 @@ MANY_CALLS = 100_000
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[DemoServer]:
-    """A demo server on a free port, with the committed snapshot."""
-    with start_server(port=0, max_calls=MANY_CALLS) as s:
+    """A demo server on a free port, with the committed snapshot and /_control enabled."""
+    with start_server(port=0, max_calls=MANY_CALLS, control=True) as s:
         yield s
 
 

@@ -43,7 +43,7 @@ def test_default_cell_limit_allows_the_full_population_table(v2: httpx.Client) -
 
 
 def test_rate_limit_429_with_retry_after() -> None:
-    with start_server(max_calls=3, time_window=1.0) as s, client(s.url) as c:
+    with start_server(max_calls=3, time_window=1.0, control=True) as s, client(s.url) as c:
         for _ in range(3):
             r = c.get("/api/v2/config")
             assert r.status_code == 200
@@ -125,7 +125,7 @@ def test_control_endpoints_over_http(server: DemoServer, http: httpx.Client) -> 
     assert http.post("/_control/limits", json={"max_cells": 10}).json()["max_cells"] == 10
     assert http.get("/api/v2/config").json()["maxDataCells"] == 10
     assert http.post("/_control/limits", json={"nope": 1}).status_code == 400
-    assert http.post("/_control/reset").json() == {"ok": True}
+    assert http.post("/_control/reset", json={}).json() == {"ok": True}
     assert http.get("/_control/limits").json()["max_cells"] == 150_000
     assert http.get("/_control/nope").status_code == 404
 
@@ -148,7 +148,7 @@ def test_touch_bumps_updated_and_revises(server: DemoServer, http: httpx.Client)
     assert http.post("/_control/tables/NOPE/touch", json={}).status_code == 404
     bad = {"revise": {"cells": [{"selection": {"Lan": "99"}, "value": 1}]}}
     assert http.post("/_control/tables/TAB9001/touch", json=bad).status_code == 400
-    http.post("/_control/reset")
+    http.post("/_control/reset", json={})
     assert http.get("/api/v2/tables/TAB9001/data", params=EGSS_2012).json()["value"] == [8200]
 
 
