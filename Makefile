@@ -6,7 +6,7 @@ UV := .venv/bin/uv
 DEMO_PORT ?= 8123
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: run pipeline test lint bench clean install airflow report serve-demo
+.PHONY: run pipeline test lint bench clean install airflow report serve-demo bi test-bi
 
 install: .venv/.installed
 
@@ -31,6 +31,17 @@ airflow: install
 
 test: install
 	$(PY) -m pytest
+
+# Apache Superset on 127.0.0.1:$(BI_PORT) with the published warehouse (read-only) and the dashboard
+# from bi/superset/dashboard/; own virtualenv and state under .bi/ (docs/BI.md). Ctrl-C stops it.
+BI_PORT ?= 8088
+bi: install
+	@bash scripts/bi.sh $(BI_PORT)
+
+# The BI suite (slow: installs Superset into .bi/venv once): make bi's Superset against a fresh demo
+# publish, through its REST API; phases timed.
+test-bi: install
+	$(PY) -m pytest tests/bi -x -q -p no:cacheprovider --durations=0
 
 lint: install
 	$(PY) -m ruff check ingest expectations dags tests bench
