@@ -7,7 +7,9 @@ DB and the generated secret key. Nothing here is a secret.
 import os
 from pathlib import Path
 
-_STATE = Path(os.environ.get("CLEANTECH_BI_HOME", Path(__file__).resolve().parents[1] / ".bi" / "superset"))
+_STATE = Path(
+    os.environ.get("CLEANTECH_BI_HOME", Path(__file__).resolve().parents[1] / ".bi" / "superset")
+)
 
 # generated once by scripts/bi.sh (mode 600); Superset refuses to start on its default key
 SECRET_KEY = (_STATE / "secret_key").read_text(encoding="utf-8").strip()

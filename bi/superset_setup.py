@@ -44,10 +44,10 @@ def bundle_contents(warehouse: Path) -> dict[str, str]:
 
 def import_bundle(warehouse: Path) -> None:
     """Import (overwrite) the dashboard, its charts, datasets and the read-only database."""
+    from flask import g
     from superset import db, security_manager
     from superset.commands.importers.v1.assets import ImportAssetsCommand
     from superset.models.core import Database
-    from flask import g
 
     g.user = security_manager.find_user(username=ADMIN)
     ImportAssetsCommand(bundle_contents(warehouse)).run()
@@ -63,8 +63,11 @@ def ensure_admin() -> None:
     from superset import db, security_manager
 
     if security_manager.find_user(username=ADMIN):
-        print(f"user '{ADMIN}' exists (password printed when it was created; "
-              "reset: .bi/venv/bin/superset fab reset-password --username admin)", flush=True)
+        print(
+            f"user '{ADMIN}' exists (password printed when it was created; "
+            "reset: .bi/venv/bin/superset fab reset-password --username admin)",
+            flush=True,
+        )
         return
     password = secrets.token_urlsafe(16)
     role = security_manager.find_role("Admin")
@@ -72,15 +75,17 @@ def ensure_admin() -> None:
     if not user:
         sys.exit("error: could not create the Superset admin user")
     db.session.commit()
-    print(f"Superset admin user created: login '{ADMIN}', password '{password}' (shown only now)",
-          flush=True)
+    print(
+        f"Superset admin user created: login '{ADMIN}', password '{password}' (shown only now)",
+        flush=True,
+    )
 
 
 def readonly_check() -> None:
     """Write through the registered database's own engine: DuckDB must refuse (read-only)."""
+    import sqlalchemy as sa
     from superset import db
     from superset.models.core import Database
-    import sqlalchemy as sa
 
     database = db.session.query(Database).filter_by(database_name=DATABASE_NAME).one()
     with database.get_sqla_engine() as engine, engine.connect() as conn:

@@ -11,7 +11,7 @@ export CLEANTECH_BI_HOME="${CLEANTECH_BI_HOME:-$PWD/.bi/superset}"
 venv=.bi/venv
 uv=.venv/bin/uv
 
-phase() { printf '[bi %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+phase() { printf '[bi +%ss] %s\n' "$SECONDS" "$*"; }
 [[ -x $uv ]] || { echo "error: .venv is missing: run 'make install' first" >&2; exit 1; }
 [[ -f $warehouse ]] || { echo "error: no published warehouse at $warehouse: run 'make pipeline' (or 'make run') first" >&2; exit 1; }
 # SO_REUSEADDR as gunicorn binds: a port in TIME_WAIT after the last Ctrl-C is free
@@ -44,6 +44,7 @@ if [[ ! -f $init_stamp ]]; then
   "${superset[@]}" db upgrade >"$CLEANTECH_BI_HOME/init.log" 2>&1 || { tail -20 "$CLEANTECH_BI_HOME/init.log" >&2; echo "error: superset db upgrade failed (log: $CLEANTECH_BI_HOME/init.log)" >&2; exit 1; }
   "${superset[@]}" init >>"$CLEANTECH_BI_HOME/init.log" 2>&1 || { tail -20 "$CLEANTECH_BI_HOME/init.log" >&2; echo "error: superset init failed (log: $CLEANTECH_BI_HOME/init.log)" >&2; exit 1; }
   rm -f "$CLEANTECH_BI_HOME"/.initialised-* && touch "$init_stamp"
+  phase "metadata DB ready"
 fi
 
 # 3. admin user (password generated and printed once), dashboard bundle imported against the warehouse
@@ -51,6 +52,7 @@ phase "admin user and dashboard"
 "$venv/bin/python" bi/superset_setup.py setup "$warehouse" 2>"$CLEANTECH_BI_HOME/setup.log" || { tail -20 "$CLEANTECH_BI_HOME/setup.log" >&2; echo "error: importing the dashboard failed (log: $CLEANTECH_BI_HOME/setup.log)" >&2; exit 1; }
 
 # 4. serve on loopback only; exec so Ctrl-C reaches gunicorn, which stops its workers
+phase "dashboard imported; starting the web server"
 phase "Superset on http://127.0.0.1:$port/superset/dashboard/cleantech/ (Ctrl-C stops it)"
 exec "$venv/bin/gunicorn" --bind "127.0.0.1:$port" --workers 1 --threads 4 --timeout 120 \
   --graceful-timeout 5 --access-logfile - --error-logfile - --log-level warning "superset.app:create_app()"

@@ -48,8 +48,10 @@ DATASETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _columns(con: duckdb.DuckDBPyConnection, name: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
-    sql = spec["sql"] or f"select * from marts.{name}"
+def _columns(
+    con: duckdb.DuckDBPyConnection, name: str, spec: dict[str, Any]
+) -> list[dict[str, Any]]:
+    sql = spec["sql"] or f"select * from marts.{name}"  # noqa: S608 - names from DATASETS
     rel = con.sql(f"select * from ({sql}) limit 0")  # noqa: S608 - constant SQL above
     cols = []
     for col, dtype in zip(rel.columns, rel.types, strict=True):
@@ -237,7 +239,9 @@ def table_chart(
         "table_timestamp_format": "smart_date",
         "allow_render_html": False,
     }
-    filters = [{"col": time_column, "op": "TEMPORAL_RANGE", "val": "No filter"}] if time_column else []
+    filters = (
+        [{"col": time_column, "op": "TEMPORAL_RANGE", "val": "No filter"}] if time_column else []
+    )
     qc = query_context(
         dataset,
         form,
@@ -254,7 +258,9 @@ def table_chart(
     return out
 
 
-def chart_yaml(name: str, title: str, dataset: str, form: dict[str, Any], qc: str) -> dict[str, Any]:
+def chart_yaml(
+    name: str, title: str, dataset: str, form: dict[str, Any], qc: str
+) -> dict[str, Any]:
     return {
         "slice_name": title,
         "description": None,
@@ -463,9 +469,17 @@ def dashboard_yaml(chart_defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     ]
     # the growth filters apply to the growth table only; the period filter to the fact charts
     for f in native:
-        if f["id"].startswith("NATIVE_FILTER-") and f["id"][14:] in ("start_year", "end_year", "measure"):
-            f["scope"]["excluded"] = ["CHART-employment_by_county", "CHART-export_by_county",
-                                      "CHART-share_of_jobs", "CHART-data_vintage"]
+        if f["id"].startswith("NATIVE_FILTER-") and f["id"][14:] in (
+            "start_year",
+            "end_year",
+            "measure",
+        ):
+            f["scope"]["excluded"] = [
+                "CHART-employment_by_county",
+                "CHART-export_by_county",
+                "CHART-share_of_jobs",
+                "CHART-data_vintage",
+            ]
     return {
         "dashboard_title": DASHBOARD_TITLE,
         "description": None,
@@ -549,11 +563,16 @@ def main(warehouse: Path) -> None:
         shutil.rmtree(OUT)
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        write(OUT / "metadata.yaml", {"version": VERSION, "type": "Dashboard",
-                                      "timestamp": "2026-12-06T00:00:00+00:00"})
+        write(
+            OUT / "metadata.yaml",
+            {"version": VERSION, "type": "Dashboard", "timestamp": "2026-12-06T00:00:00+00:00"},
+        )
         write(OUT / "databases" / "cleantech_warehouse.yaml", database_yaml())
         for name, spec in DATASETS.items():
-            write(OUT / "datasets" / "cleantech_warehouse" / f"{name}.yaml", dataset_yaml(con, name, spec))
+            write(
+                OUT / "datasets" / "cleantech_warehouse" / f"{name}.yaml",
+                dataset_yaml(con, name, spec),
+            )
     finally:
         con.close()
     chart_defs = charts()
