@@ -13,6 +13,7 @@ export over bi/superset/dashboard/ (the database's `sqlalchemy_uri` must stay `d
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import uuid
@@ -190,6 +191,8 @@ def line_chart(name: str, title: str, column: str, label: str) -> dict[str, Any]
         "x_axis_time_format": "%Y",
         "y_axis_format": "SMART_NUMBER",
         "y_axis_title": label,
+        "y_axis_title_margin": 50,
+        "y_axis_title_position": "Left",
         "markerEnabled": True,
         "seriesType": "line",
         "color_scheme": "supersetColors",
@@ -238,6 +241,13 @@ def table_chart(
         "show_cell_bars": False,
         "table_timestamp_format": "smart_date",
         "allow_render_html": False,
+        # one decimal for percentages and rates, thousands separators for counts and MSEK
+        "column_config": {
+            col: {"d3NumberFormat": ",.1f" if re.search(r"pct|per_1000", col) else ",.2~f"}
+            for col in columns
+            if re.search(r"pct|per_1000|value|change|employed|population|export", col)
+            and not col.endswith("_year")
+        },
     }
     filters = (
         [{"col": time_column, "op": "TEMPORAL_RANGE", "val": "No filter"}] if time_column else []
@@ -383,9 +393,10 @@ def dashboard_yaml(chart_defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The dashboard: markdown note, two line charts, the growth table, shares, vintage."""
     rows: list[list[tuple[str, int, int]]] = [
         [("markdown", 12, 18)],
+        [("data_vintage", 12, 30)],
         [("employment_by_county", 6, 60), ("export_by_county", 6, 60)],
         [("growth_between_two_years", 12, 70)],
-        [("share_of_jobs", 8, 70), ("data_vintage", 4, 70)],
+        [("share_of_jobs", 12, 70)],
     ]
     position: dict[str, Any] = {
         "DASHBOARD_VERSION_KEY": "v2",
@@ -513,8 +524,8 @@ def dashboard_yaml(chart_defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
 MARKDOWN = """\
 ## Regional cleantech statistics (Sweden, counties)
 
-From the published warehouse (`marts` schema, read-only). **Check the data vintage table at the
-bottom: `is_demo = true` means synthetic demo figures, never to be quoted.** Time filters act on
+From the published warehouse (`marts` schema, read-only). **Check the data vintage table below:
+`is_demo = true` means synthetic demo figures, never to be quoted.** Time filters act on
 `period_date`, 1 January of the statistical year. The growth table compares any two years: pick the
 start year, end year and measure in the filter bar (default: export 2010 → 2012).
 """

@@ -262,6 +262,19 @@ def test_listens_on_loopback_only(bi: dict[str, Any]) -> None:
             assert s.connect_ex((addr, port)) != 0, f"Superset answers on {addr}:{port}"
 
 
+def test_anonymous_requests_see_nothing(bi: dict[str, Any]) -> None:
+    anonymous = Superset(bi["base"])
+    for path in ("/api/v1/dashboard/cleantech", "/api/v1/chart/", "/api/v1/database/"):
+        status, _ = anonymous.call("GET", path)
+        assert status == 401, path
+    status, _ = anonymous.call(
+        "POST",
+        "/api/v1/security/login",
+        {"username": "admin", "password": "admin", "provider": "db", "refresh": False},
+    )
+    assert status == 401, "the default password must not work"
+
+
 def test_dashboard_and_datasets(api: Superset) -> None:
     status, body = api.call("GET", "/api/v1/dashboard/cleantech")
     assert status == 200, body
