@@ -44,8 +44,8 @@ test-bi: install
 	$(PY) -m pytest tests/bi -x -q -p no:cacheprovider --durations=0
 
 lint: install
-	$(PY) -m ruff check ingest expectations dags tests bench
-	$(PY) -m ruff format --check ingest expectations dags tests bench
+	$(PY) -m ruff check ingest expectations dags tests bench bi
+	$(PY) -m ruff format --check ingest expectations dags tests bench bi
 	$(PY) -m mypy
 	CLEANTECH_DBT_PATH=$${TMPDIR:-/tmp}/cleantech-sqlfluff.duckdb .venv/bin/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/analyses
 
