@@ -53,6 +53,6 @@ phase "admin user and dashboard"
 
 # 4. serve on loopback only; exec so Ctrl-C reaches gunicorn, which stops its workers
 phase "dashboard imported; starting the web server"
-phase "Superset on http://127.0.0.1:$port/superset/dashboard/cleantech/ (Ctrl-C stops it)"
+phase "Superset starting on http://127.0.0.1:$port/superset/dashboard/cleantech/ (log in as admin; Ctrl-C stops it)"
 exec "$venv/bin/gunicorn" --bind "127.0.0.1:$port" --workers 1 --threads 4 --timeout 120 \
   --graceful-timeout 5 --access-logfile - --error-logfile - --log-level warning "superset.app:create_app()"

@@ -17,6 +17,8 @@ SIDE_ROOT = REPO_ROOT / ".bi"
 # name → pip requirement; the newest of each 1.x line that PyPI ships
 DUCKDB_14 = ("duckdb14", "duckdb==1.4.*")
 DUCKDB_CLI_15 = ("duckdbcli15", "duckdb-cli==1.5.*")
+# what old BI drivers bundle (DBeaver's default DuckDB driver was 1.0.0): docs/BI.md's v1.0 copy
+DUCKDB_10 = ("duckdb10", "duckdb==1.0.0")
 
 
 def side_env(name: str, requirement: str) -> Path:
