@@ -41,7 +41,7 @@ bi: install
 # The BI suite (slow: installs Superset into .bi/venv once): make bi's Superset against a fresh demo
 # publish, through its REST API; phases timed.
 test-bi: install
-	$(PY) -m pytest tests/bi -x -q -p no:cacheprovider --durations=0
+	CLEANTECH_TEST_BI=1 $(PY) -m pytest tests/bi -x -q -p no:cacheprovider --durations=0
 
 lint: install
 	$(PY) -m ruff check ingest expectations dags tests bench bi
