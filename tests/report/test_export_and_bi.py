@@ -167,3 +167,48 @@ def test_failed_export_leaves_no_temp_file(
     with pytest.raises(OSError, match="disk full"):
         export_parquet(marts_db, out)
     assert list(out.iterdir()) == []
+
+
+def test_connection_lifetime_rules_in_bi_md(marts_db: Path, tmp_path: Path) -> None:
+    """docs/BI.md's rules: a new connection joins the open instance (old file) until every
+    connection in the process is closed or the engine disposed; raw + SQLAlchemy do not mix."""
+    import shutil
+
+    import sqlalchemy as sa
+
+    from ingest.publish import publish
+
+    published = tmp_path / "cleantech.duckdb"
+
+    def publish_marker(value: str) -> None:
+        staging = tmp_path / f"staging-{value}.duckdb"
+        shutil.copyfile(marts_db, staging)
+        with duckdb.connect(str(staging)) as con:
+            con.execute("create table main.marker as select ? as v", [value])
+        publish(staging, published)
+
+    def marker(con: duckdb.DuckDBPyConnection) -> str:
+        return con.execute("select v from main.marker").fetchone()[0]
+
+    publish_marker("old")
+    first = duckdb.connect(str(published), read_only=True)
+    publish_marker("new")
+    second = duckdb.connect(str(published), read_only=True)
+    assert (marker(first), marker(second)) == ("old", "old")
+    engine = sa.create_engine(f"duckdb:///{published}", connect_args={"read_only": True})
+    with pytest.raises(sa.exc.DBAPIError, match="different configuration"):
+        engine.connect()
+    second.close()
+    first.close()
+    with duckdb.connect(str(published), read_only=True) as third:
+        assert marker(third) == "new"
+    sql = sa.text("select v from main.marker")
+    with engine.connect() as conn:
+        assert conn.execute(sql).scalar() == "new"
+    publish_marker("newer")
+    with engine.connect() as conn:
+        assert conn.execute(sql).scalar() == "new"  # the pooled connection: the old file
+    engine.dispose()
+    with engine.connect() as conn:
+        assert conn.execute(sql).scalar() == "newer"
+    engine.dispose()
