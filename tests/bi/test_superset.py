@@ -249,8 +249,21 @@ def test_admin_password_is_printed_once_and_the_secret_is_private(bi: dict[str, 
     assert "shown only now" not in second.stdout and "exists" in second.stdout
 
 
+def _listening_addresses(port: int) -> set[str]:
+    """Local IPv4/IPv6 addresses (hex, as /proc/net shows them) listening on `port`."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].rsplit(":", 1)
+            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A = LISTEN
+                found.add(address)
+    return found
+
+
 def test_listens_on_loopback_only(bi: dict[str, Any]) -> None:
     port = int(bi["base"].rsplit(":", 1)[1])
+    assert _listening_addresses(port) == {"0100007F"}, "bound to something other than 127.0.0.1"
     addrs = {
         a
         for a in subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
