@@ -6,7 +6,7 @@ UV := .venv/bin/uv
 DEMO_PORT ?= 8123
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: run pipeline test lint bench clean install airflow report serve-demo
+.PHONY: run pipeline test lint bench clean install airflow report serve-demo bi test-bi
 
 install: .venv/.installed
 
@@ -35,9 +35,20 @@ test: install
 	@bash scripts/ensure_chromium.sh
 	$(PY) -m pytest
 
+# Apache Superset on 127.0.0.1:$(BI_PORT) with the published warehouse (read-only) and the dashboard
+# from bi/superset/dashboard/; own virtualenv and state under .bi/ (docs/BI.md). Ctrl-C stops it.
+BI_PORT ?= 8088
+bi: install
+	@bash scripts/bi.sh $(BI_PORT)
+
+# The BI suite (slow: installs Superset into .bi/venv once): make bi's Superset against a fresh demo
+# publish, through its REST API; phases timed.
+test-bi: install
+	CLEANTECH_TEST_BI=1 $(PY) -m pytest tests/bi -x -q -p no:cacheprovider --durations=0
+
 lint: install
-	$(PY) -m ruff check ingest expectations dags tests bench
-	$(PY) -m ruff format --check ingest expectations dags tests bench
+	$(PY) -m ruff check ingest expectations dags tests bench bi
+	$(PY) -m ruff format --check ingest expectations dags tests bench bi
 	$(PY) -m mypy
 	CLEANTECH_DBT_PATH=$${TMPDIR:-/tmp}/cleantech-sqlfluff.duckdb .venv/bin/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/analyses
 

@@ -9,8 +9,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import ingest.publish as publish_mod
 from ingest.pipeline import prepare_staging
-from ingest.publish import PublishFailed, publish, wal_path
+from ingest.publish import (
+    PUBLISHED_STORAGE_VERSION,
+    PublishFailed,
+    inventory,
+    next_path,
+    publish,
+    storage_version,
+    wal_path,
+)
 from tests.expectations.synth import build_warehouse
 
 
@@ -94,3 +103,43 @@ def test_prepare_staging_starts_from_the_published_file_and_drops_stale_state(
     fresh = tmp_path / "other" / "cleantech.duckdb"
     prepare_staging(fresh, tmp_path / "other" / "staging" / "cleantech.duckdb")
     assert not (tmp_path / "other" / "staging" / "cleantech.duckdb").exists()
+
+
+def test_publish_writes_the_v1_4_storage_format_with_the_same_contents(
+    good_db: Path, tmp_path: Path
+) -> None:
+    """DuckDB 1.4+ readers (BI drivers) open the published file; nothing is lost in the copy."""
+    staging = _staging_with_marker(good_db, tmp_path, "v14")
+    with duckdb.connect(str(staging)) as con:
+        con.execute("create view marts.v_marker as select v from main.marker")
+    built = inventory(staging)
+    published = tmp_path / "cleantech.duckdb"
+    publish(staging, published)
+    assert storage_version(published) == PUBLISHED_STORAGE_VERSION + "+"
+    assert inventory(published) == built and built["marts.v_marker"] == -1
+    assert not next_path(published).exists()
+
+
+def test_a_failed_conversion_leaves_the_published_file_and_no_next_file(
+    good_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published = tmp_path / "cleantech.duckdb"
+    shutil.copyfile(good_db, published)
+    before = sha(published)
+    real = publish_mod.write_in_storage_version
+    monkeypatch.setattr(
+        publish_mod, "write_in_storage_version", lambda s, t: real(s, t, version="v9.9.9")
+    )
+    with pytest.raises(PublishFailed, match="storage version v9.9.9"):
+        publish(_staging_with_marker(good_db, tmp_path, "x"), published)
+    assert sha(published) == before
+    assert not next_path(published).exists()
+
+    # a copy that does not hold what the build holds is refused too
+    monkeypatch.setattr(publish_mod, "write_in_storage_version", real)
+    counts = iter([{"marts.dim_regions": 22}, {"marts.dim_regions": 21}])
+    monkeypatch.setattr(publish_mod, "inventory", lambda db: next(counts))
+    with pytest.raises(PublishFailed, match="differs from the build in marts.dim_regions"):
+        publish(_staging_with_marker(good_db, tmp_path, "y"), published)
+    assert sha(published) == before
+    assert not next_path(published).exists()

@@ -71,15 +71,34 @@ def test_parquet_export_round_trips(marts_db: Path, tmp_path: Path) -> None:
 
 
 def test_storage_version_recipe_for_older_drivers(marts_db: Path, tmp_path: Path) -> None:
-    """The recipe in docs/BI.md: a copy in the v1.4 storage format for BI drivers on older DuckDB."""
-    compat = tmp_path / "cleantech_v1_4.duckdb"
+    """The recipe in docs/BI.md: a v1.0.0 copy that a DuckDB 1.0 driver (side venv) really opens."""
+    import subprocess
+
+    from tests.report.side_envs import DUCKDB_10, side_env
+
+    compat = tmp_path / "cleantech_v1_0.duckdb"
     with duckdb.connect() as con:
         con.execute(f"attach '{marts_db}' as wh (read_only)")
-        con.execute(f"attach '{compat}' as compat (storage_version 'v1.4.0')")
+        con.execute(f"attach '{compat}' as compat (storage_version 'v1.0.0')")
         con.execute("copy from database wh to compat")
         con.execute("detach compat")
-    with duckdb.connect(str(compat), read_only=True) as con:
-        assert con.execute("select count(*) from marts.dim_regions").fetchone()[0] == 22
+    python = side_env(*DUCKDB_10) / "bin" / "python"
+    out = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+            'print(duckdb.__version__, con.execute("select round(pct_change, 1) '
+            "from marts.cleantech_growth where measure = 'export_msek' and start_year = 2010 "
+            "and end_year = 2012 and region_code = '14'\").fetchone()[0])",
+            str(compat),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1.0.0", "64.0"]
 
 
 def _run_at_once(n: int, work: Callable[[int], object]) -> list[BaseException]:
@@ -150,3 +169,48 @@ def test_failed_export_leaves_no_temp_file(
     assert Path(caught.value.filename).parent == out  # names the export, not its temp file
     assert Path(caught.value.filename).suffix == ".parquet"
     assert list(out.iterdir()) == []
+
+
+def test_connection_lifetime_rules_in_bi_md(marts_db: Path, tmp_path: Path) -> None:
+    """docs/BI.md's rules: a new connection joins the open instance (old file) until every
+    connection in the process is closed or the engine disposed; raw + SQLAlchemy do not mix."""
+    import shutil
+
+    import sqlalchemy as sa
+
+    from ingest.publish import publish
+
+    published = tmp_path / "cleantech.duckdb"
+
+    def publish_marker(value: str) -> None:
+        staging = tmp_path / f"staging-{value}.duckdb"
+        shutil.copyfile(marts_db, staging)
+        with duckdb.connect(str(staging)) as con:
+            con.execute("create table main.marker as select ? as v", [value])
+        publish(staging, published)
+
+    def marker(con: duckdb.DuckDBPyConnection) -> str:
+        return con.execute("select v from main.marker").fetchone()[0]
+
+    publish_marker("old")
+    first = duckdb.connect(str(published), read_only=True)
+    publish_marker("new")
+    second = duckdb.connect(str(published), read_only=True)
+    assert (marker(first), marker(second)) == ("old", "old")
+    engine = sa.create_engine(f"duckdb:///{published}", connect_args={"read_only": True})
+    with pytest.raises(sa.exc.DBAPIError, match="different configuration"):
+        engine.connect()
+    second.close()
+    first.close()
+    with duckdb.connect(str(published), read_only=True) as third:
+        assert marker(third) == "new"
+    sql = sa.text("select v from main.marker")
+    with engine.connect() as conn:
+        assert conn.execute(sql).scalar() == "new"
+    publish_marker("newer")
+    with engine.connect() as conn:
+        assert conn.execute(sql).scalar() == "new"  # the pooled connection: the old file
+    engine.dispose()
+    with engine.connect() as conn:
+        assert conn.execute(sql).scalar() == "newer"
+    engine.dispose()

@@ -131,7 +131,10 @@ final as (
         others_end_value,
         others_abs_change,
         others_pct_change,
-        is_demo
+        is_demo,
+        -- both ends as DATEs (1 January) for BI tools' time axes and filters
+        make_date(start_year, 1, 1) as start_period_date,
+        make_date(end_year, 1, 1) as end_period_date
 
     from changes
 

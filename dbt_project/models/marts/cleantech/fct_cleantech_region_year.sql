@@ -176,7 +176,9 @@ final as (
         export_rank,
         employed_rank,
         egss_source_updated,
-        is_demo
+        is_demo,
+        -- the statistical year as a DATE (1 January) for BI tools' time axes and filters
+        make_date(year, 1, 1) as period_date
 
     from ranked
 
