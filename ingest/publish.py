@@ -222,7 +222,7 @@ def write_in_storage_version(
         con.execute("detach publish_target")
     except duckdb.Error as exc:
         raise PublishFailed(
-            f"could not write {target} (the {version} copy of {source}): {exc}"
+            f"could not write {target} (a copy of {source} in storage version {version}): {exc}"
         ) from exc
     finally:
         con.close()
