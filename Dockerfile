@@ -25,8 +25,8 @@ RUN uv export --frozen --no-dev --no-hashes --no-emit-project --format requireme
  && pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
-# 2. The project, installed editable so `ingest.paths.REPO_ROOT` is /opt/cleantech (catalog,
-#    dbt project, demo snapshot). The triggerer imports `ingest.watcher` from here.
+# 2. The project, installed editable so `cleantech.layout.REPO_ROOT` is /opt/cleantech (catalog,
+#    dbt project, demo snapshot). The triggerer imports `cleantech.orchestration.watcher` from here.
 COPY --chown=airflow:0 ingest ./ingest
 COPY --chown=airflow:0 expectations ./expectations
 COPY --chown=airflow:0 dbt_project ./dbt_project
@@ -34,7 +34,7 @@ COPY --chown=airflow:0 dags ./dags
 COPY --chown=airflow:0 catalog.yml ./
 RUN pip install --no-cache-dir --no-deps -e . \
  && chmod -R g+rwX /opt/cleantech \
- && python -c "import ingest.watcher, ingest.airflow_support, ingest.run"
+ && python -c "import cleantech.orchestration.watcher, cleantech.orchestration.airflow_support, ingest.datasets"
 
 ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/cleantech/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \

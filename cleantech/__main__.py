@@ -1,5 +1,5 @@
-"""`python -m ingest …`: see ingest/cli.py."""
+"""`cleantech …`: see cleantech/cli.py."""
 
-from ingest.cli import main
+from cleantech.cli import main
 
 raise SystemExit(main())

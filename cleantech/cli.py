@@ -1,4 +1,5 @@
-"""Command line: `python -m ingest run|fetch|load-file|serve-demo|tables|pipeline|report`.
+"""The one command line: `cleantech` (or `python -m cleantech`) with the subcommands
+`run|fetch|load-file|tables|serve-demo|demo-generate|pipeline|report|export|answers|dbt-build|airflow`.
 
 Every failure exits non-zero with a one-line reason on stderr; `--debug` shows the traceback.
 """
@@ -14,7 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ingest import paths
+from cleantech import layout as paths
+from ingest.errors import one_line
 
 
 class CliError(Exception):
@@ -26,18 +28,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
-
-
-def one_line(exc: BaseException, *, with_type: bool = False) -> str:
-    """An exception as one line: its first non-empty message line (`OSError`s as `path: reason`),
-    prefixed with the exception type when `with_type`; the type name when there is no message."""
-    if isinstance(exc, OSError) and exc.strerror:
-        text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
-    else:
-        text = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
-    if not text:
-        return type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if with_type else text
 
 
 def run_main(func: Callable[[], int | None], *, debug: bool = False) -> int:
@@ -110,7 +100,7 @@ def _is_expression(code: str) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ingest.run import ingest_all
+    from ingest.datasets import ingest_all
 
     db = _target_db(args)
     catalog = _catalog(args)
@@ -156,14 +146,14 @@ def _target_db(args: argparse.Namespace) -> Path:
 def refuse_published(db: Path) -> None:
     """Refuse the published warehouse (or any file carrying the published mark) as a target:
     only an audited pipeline build replaces it, and a writer would block its readers."""
-    from ingest.publish import is_published_file
+    from cleantech.core.publish import is_published_file
 
     if is_published_file(db, paths.published_path()):
         raise CliError(
             f"{db} is a published warehouse and takes no direct writes (only an audited build "
             "replaces it): load into a scratch file (--db scratch.duckdb, then ATTACH the "
             "warehouse READ_ONLY to join), or add the table to catalog.yml and run "
-            "`python -m ingest pipeline`"
+            "`cleantech pipeline`"
         )
 
 
@@ -186,14 +176,14 @@ def writer_lock(db: Path, command: str) -> Iterator[None]:
     the warehouse folder or is the staging file: a pipeline run then never publishes a load it did
     not audit, and never silently discards one by re-copying staging. Waits up to
     `CLEANTECH_LOCK_TIMEOUT` seconds, then fails with one line."""
-    from ingest.lock import LockFailed, WarehouseLocked, WriterLock
+    from cleantech.core.lock import LockFailed, WarehouseLocked, WriterLock
 
     target = db.resolve()
     inside = target.is_relative_to(paths.warehouse_dir().resolve())
     if not inside and target != paths.staging_path().resolve():
         yield
         return
-    lock = WriterLock(paths.published_path().resolve(), purpose=f"python -m ingest {command}")
+    lock = WriterLock(paths.published_path().resolve(), purpose=f"cleantech {command}")
     try:
         lock.acquire()
     except (WarehouseLocked, LockFailed) as exc:
@@ -239,8 +229,8 @@ def _print_ingest_summary(results, db: Path) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from ingest.datasets import fetch_table
     from ingest.pxweb.guard import check_base_url
-    from ingest.run import fetch_table
 
     try:
         check_base_url(args.base_url)
@@ -270,8 +260,8 @@ def cmd_load_file(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from ingest import load
+    from ingest.datasets import check_target
     from ingest.jsonstat import parse, read_document
-    from ingest.run import check_target
 
     db = Path(args.db) if args.db else paths.staging_path()
     try:
@@ -306,7 +296,7 @@ def cmd_load_file(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_demo(args: argparse.Namespace) -> int:
-    from ingest.server import serve
+    from pxweb_demo.server import serve
 
     if args.control:
         warn_if_exposed(args.host)
@@ -369,25 +359,99 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from ingest.pipeline import run_pipeline
+    from cleantech.core.pipeline import run_pipeline
 
     run_pipeline(source=args.source, full_refresh=args.full_refresh, base_url=args.base_url)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ingest.report import build_report
+    from cleantech.outputs.report import build_report
 
     db = Path(args.db) if args.db else paths.published_path()
     if not db.exists():
-        raise CliError(
-            f"no warehouse at {db}: run `make run` (or `python -m ingest pipeline`) first"
-        )
+        raise CliError(f"no warehouse at {db}: run `make run` (or `cleantech pipeline`) first")
     check_duckdb_file(db)
     out = Path(args.out) if args.out else paths.report_html_path()
     written = build_report(db, out)
     print(f"report written to {written}")
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from cleantech.outputs.export import export_parquet
+
+    db = Path(args.db) if args.db else paths.published_path()
+    check_duckdb_file(db)
+    for path in export_parquet(db, Path(args.out) if args.out else paths.parquet_dir(db)):
+        print(path)
+    return 0
+
+
+def cmd_answers(args: argparse.Namespace) -> int:
+    from cleantech.core.dbt_runner import mart_answers
+
+    db = Path(args.db) if args.db else paths.published_path()
+    if not db.is_file():
+        raise FileNotFoundError(f"no DuckDB file at {db}")
+    for line in mart_answers(db):
+        print(line)
+    return 0
+
+
+def cmd_dbt_build(args: argparse.Namespace) -> int:
+    from cleantech.core.dbt_runner import dbt_build, mart_answers
+
+    db = Path(args.db)
+    if not db.is_file():
+        raise FileNotFoundError(f"no DuckDB file at {db}")
+    refuse_published(db)  # a build in place would publish unaudited marts
+    result = dbt_build(db, full_refresh=args.full_refresh, select=args.select)
+    print(result.summary())
+    for line in mart_answers(db):
+        print(line)
+    return 0
+
+
+def cmd_demo_generate(args: argparse.Namespace) -> int:
+    from pxweb_demo.generate import generate
+    from pxweb_demo.paths import demo_snapshot_dir
+
+    for path in generate(Path(args.out_dir) if args.out_dir else demo_snapshot_dir()):
+        print(f"{path.stat().st_size:>9,d}  {path}")
+    return 0
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    from cleantech.orchestration import airflow_support as af
+
+    if args.airflow_command == "pool":
+        af.ensure_pool()
+        print(f"pool {af.WRITER_POOL}: 1 slot")
+        return 0
+    if args.airflow_command == "activate":
+        from cleantech.orchestration.airflow_activate import (
+            ActivationError,
+            activate_dags,
+            output_to,
+            startup_lines,
+        )
+
+        quiet = output_to(args.log) if args.log else contextlib.nullcontext()
+        try:
+            with quiet:
+                activation = activate_dags()
+        except ActivationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print("\n".join(startup_lines(activation)))
+        return 0
+    summary = af.run_dags_locally(source=args.source, full_refresh=args.full_refresh)
+    af.print_summary(summary)
+    ok = summary["outcome"].startswith("published") or summary["outcome"].startswith("nothing")
+    if not ok:
+        print(f"error: {summary['outcome']}", file=sys.stderr)
+    return 0 if ok else 1
 
 
 def _catalog(args: argparse.Namespace):
@@ -412,7 +476,7 @@ _RETRIES_HELP = "retries per request on 429, 5xx, timeouts and refused connectio
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="python -m ingest",
+        prog="cleantech",
         description="Regional cleantech warehouse: load PxWeb statistics into DuckDB.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -472,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="enable the /_control endpoints (fault injection, touch, reload) for tests and demos",
     )
-    p.add_argument("--snapshot", help="snapshot folder (default: ingest/demo/snapshot)")
+    p.add_argument("--snapshot", help="snapshot folder (default: pxweb_demo/snapshot)")
     p.add_argument("--max-cells", type=int, default=150_000)
     p.add_argument("--max-calls", type=int, default=30)
     p.add_argument("--time-window", type=float, default=10.0)
@@ -501,6 +565,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db")
     p.add_argument("--out")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "export", help="export the marts as Parquet (default: parquet/ beside the warehouse)"
+    )
+    p.add_argument("--db", help="warehouse (default: the published one)")
+    p.add_argument("--out", help="folder (default: parquet/ beside the warehouse)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("answers", help="print a few answers from a warehouse's marts")
+    p.add_argument("db", nargs="?", help="warehouse (default: the published one)")
+    p.set_defaults(func=cmd_answers)
+
+    p = sub.add_parser(
+        "dbt-build", help="dbt build on a (non-published) DuckDB file, then print the answers"
+    )
+    p.add_argument("db")
+    p.add_argument("--full-refresh", action="store_true")
+    p.add_argument("--select")
+    p.set_defaults(func=cmd_dbt_build)
+
+    p = sub.add_parser("demo-generate", help="regenerate the demo PxWeb snapshot (fixed seed)")
+    p.add_argument("out_dir", nargs="?", help="folder (default: pxweb_demo/snapshot)")
+    p.set_defaults(func=cmd_demo_generate)
+
+    p = sub.add_parser("airflow", help="Airflow helpers: pool, activate, run (dag.test)")
+    air = p.add_subparsers(dest="airflow_command", required=True, metavar="ACTION")
+    air.add_parser("pool", help="create the one-slot DuckDB writer pool")
+    a = air.add_parser("activate", help="parse the DAGs into the metadata DB and unpause them")
+    a.add_argument("--log", type=Path, help="where Airflow's own log lines go")
+    a = air.add_parser("run", help="run the DAGs in order with dag.test()")
+    a.add_argument("--source", default=None)
+    a.add_argument("--full-refresh", action="store_true")
+    p.set_defaults(func=cmd_airflow)
     return parser
 
 

@@ -1,4 +1,7 @@
-"""Where the warehouse, its staging copy and the source catalog live (env vars override)."""
+"""Where the warehouse and its staging copy, reports and exports live (env vars override).
+
+The source catalog is located by `ingest.catalog.catalog_path`, the demo snapshot by
+`pxweb_demo.paths.demo_snapshot_dir`."""
 
 from __future__ import annotations
 
@@ -38,15 +41,3 @@ def staging_path(published: Path | None = None) -> Path:
         return Path(env)
     published = published or published_path()
     return published.parent / "staging" / published.name
-
-
-def catalog_path() -> Path:
-    """The source catalog file (`CLEANTECH_CATALOG` overrides)."""
-    env = os.environ.get("CLEANTECH_CATALOG")
-    return Path(env) if env else REPO_ROOT / "catalog.yml"
-
-
-def demo_snapshot_dir() -> Path:
-    """The demo snapshot the local PxWeb server serves (`CLEANTECH_DEMO_SNAPSHOT` overrides)."""
-    env = os.environ.get("CLEANTECH_DEMO_SNAPSHOT")
-    return Path(env) if env else REPO_ROOT / "ingest" / "demo" / "snapshot"

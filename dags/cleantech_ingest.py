@@ -2,14 +2,14 @@
 ### cleantech_ingest — PxWeb tables → `raw.<dataset>` in this run's staging file
 
 Runs **nightly at 02:00 Europe/Stockholm** and **whenever a source table is republished**: the
-`pxweb_sources` asset has an `AssetWatcher` (`ingest.watcher.PxWebTableUpdatedTrigger`, run by the
+`pxweb_sources` asset has an `AssetWatcher` (`cleantech.orchestration.watcher.PxWebTableUpdatedTrigger`, run by the
 triggerer) that polls every catalog table's `updated` and fires only when it moves.
 
 1. `plan` — the datasets to load (the catalog, or the `datasets` param).
 2. `prepare` — this run's staging file: a fresh copy of the published warehouse
-   (`ingest.pipeline.prepare_staging`), so the incremental state is the last *published* one.
+   (`cleantech.core.pipeline.prepare_staging`), so the incremental state is the last *published* one.
 3. `ingest` — **one mapped task per dataset** (map index = dataset name) calling
-   `ingest.run.ingest_dataset` on the staging file. A table whose source `updated` has not moved is
+   `ingest.datasets.ingest_dataset` on the staging file. A table whose source `updated` has not moved is
    not re-fetched (one metadata request; outcome `unchanged`). Retries with exponential backoff.
    Each success emits an asset event on `raw.<dataset>` (through the `raw_tables` alias) whose
    `extra` holds the dataset, the source's `updated`, rows, requests, bytes, seconds, the outcome
@@ -39,8 +39,8 @@ from airflow.sdk import (
     task,
 )
 
-from ingest import airflow_support as af
-from ingest.watcher import PxWebTableUpdatedTrigger
+from cleantech.orchestration import airflow_support as af
+from cleantech.orchestration.watcher import PxWebTableUpdatedTrigger
 
 SOURCES = Asset(
     af.SOURCES_ASSET,
@@ -108,9 +108,9 @@ def cleantech_ingest():
         """This run's staging file: a fresh copy of the published warehouse (write–audit–publish)."""
         import duckdb
 
-        from ingest.lock import WriterLock
-        from ingest.paths import published_path
-        from ingest.pipeline import prepare_staging
+        from cleantech.core.lock import WriterLock
+        from cleantech.core.pipeline import prepare_staging
+        from cleantech.layout import published_path
 
         published = published_path()
         staging = af.ingest_staging_for(run_id)
@@ -135,9 +135,9 @@ def cleantech_ingest():
 
         from airflow.sdk import get_current_context
 
-        from ingest.lock import WriterLock
-        from ingest.paths import published_path
-        from ingest.run import ingest_dataset
+        from cleantech.core.lock import WriterLock
+        from cleantech.layout import published_path
+        from ingest.datasets import ingest_dataset
 
         get_current_context()["dataset"] = dataset  # type: ignore[typeddict-unknown-key]
         if not Path(staging).exists():

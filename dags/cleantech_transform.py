@@ -11,14 +11,14 @@ event and nothing is built or published. The events name the ingest run's stagin
    without events rebuilds from a copy of the published warehouse (e.g. after a dbt change);
    `conf={"staging": PATH}` builds a given staging file.
 2. `dbt_build` — moves the staging file to this run's build file, then one `dbt build` (models,
-   snapshots, tests) on it (`ingest.dbt_runner.dbt_build`).
+   snapshots, tests) on it (`cleantech.core.dbt_runner.dbt_build`).
 3. `quality_gate` — Great Expectations suites on raw and marts (`expectations.runner.run_gate`);
    Data Docs in `warehouse/quality/`; a critical failure fails the task and nothing is published.
 4. `publish` — records the run in `ops.pipeline_runs`, then swaps the audited build onto the
-   published path (`ingest.publish.publish`: CHECKPOINT, verify read-only, `os.replace`) and emits
+   published path (`cleantech.core.publish.publish`: CHECKPOINT, verify read-only, `os.replace`) and emits
    the **`warehouse`** asset. No retries: it must never publish twice.
 
-Writers take the one-slot `duckdb_writer` pool and the warehouse lock (`ingest.lock`).
+Writers take the one-slot `duckdb_writer` pool and the warehouse lock (`cleantech.core.lock`).
 Downstream work schedules on `Asset("warehouse")`.
 """
 
@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, AssetAll, Param, dag, task
 
-from ingest import airflow_support as af
+from cleantech.orchestration import airflow_support as af
 
 RAW_ASSETS = [Asset(af.raw_asset_name(name)) for name in af.catalog_dataset_names()]
 WAREHOUSE = Asset(af.WAREHOUSE_ASSET)
@@ -57,7 +57,7 @@ def cleantech_transform():
     @task.short_circuit(execution_timeout=timedelta(minutes=2), retries=0)
     def plan(dag_run=None, triggering_asset_events=None):
         """What to build (from the triggering raw events), or stop if nothing changed."""
-        from ingest.paths import published_path
+        from cleantech.layout import published_path
 
         plan = af.plan_transform(
             triggering_asset_events or {},
@@ -79,10 +79,10 @@ def cleantech_transform():
         import time
         from pathlib import Path
 
-        from ingest.dbt_runner import dbt_build as run_dbt_build
-        from ingest.lock import WriterLock
-        from ingest.paths import published_path
-        from ingest.pipeline import prepare_staging
+        from cleantech.core.dbt_runner import dbt_build as run_dbt_build
+        from cleantech.core.lock import WriterLock
+        from cleantech.core.pipeline import prepare_staging
+        from cleantech.layout import published_path
 
         published = published_path()
         build = af.build_for(run_id)
@@ -112,10 +112,10 @@ def cleantech_transform():
         """Great Expectations on raw and marts of the build; fail on a critical expectation."""
         from pathlib import Path
 
+        from cleantech.core.lock import WriterLock
+        from cleantech.core.pipeline import report_dir_for
+        from cleantech.layout import published_path
         from expectations.runner import run_gate
-        from ingest.lock import WriterLock
-        from ingest.paths import published_path
-        from ingest.pipeline import report_dir_for
 
         published = published_path()
         with WriterLock(published, purpose="Airflow task cleantech_transform.quality_gate"):
@@ -136,10 +136,10 @@ def cleantech_transform():
         """Record the run in `ops.pipeline_runs`, swap the build onto the published path."""
         from pathlib import Path
 
-        from ingest.lock import WriterLock
-        from ingest.paths import published_path
-        from ingest.pipeline import record_runs, run_log_for, table_counts
-        from ingest.publish import publish as publish_file
+        from cleantech.core.lock import WriterLock
+        from cleantech.core.pipeline import record_runs, run_log_for, table_counts
+        from cleantech.core.publish import publish as publish_file
+        from cleantech.layout import published_path
 
         published = published_path()
         build = Path(audited["build"])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.catalog import Catalog, load_catalog
-from ingest.cli import one_line as _one_line
+from ingest.errors import one_line as _one_line
 from ingest.pxweb.models import parse_updated
 
 log = logging.getLogger(__name__)

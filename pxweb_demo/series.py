@@ -35,7 +35,7 @@ REGIONS: list[tuple[str, str]] = [
 COUNTIES = [c for c, _ in REGIONS[1:]]
 
 # Rounded county populations (thousands) on 31 Dec 2000 and 2024: the demo's population anchors.
-# Approximations of SCB's published levels, not copied from a table (see ingest/demo/README.md).
+# Approximations of SCB's published levels, not copied from a table (see pxweb_demo/README.md).
 POP_2000 = dict(
     zip(
         COUNTIES,

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.paths import REPO_ROOT
+from cleantech.layout import REPO_ROOT
+from ingest.errors import one_line
 
 PROJECT_DIR = REPO_ROOT / "dbt_project"
 DB_ENV = "CLEANTECH_DBT_PATH"
@@ -107,7 +108,7 @@ def dbt_parse(target_path: Path | None = None) -> Path:
     db = os.environ.get(DB_ENV) or str(Path(tempfile.gettempdir()) / "cleantech-dbt-parse.duckdb")
     res = _invoke(["parse", *_common_args(target, target.parent / "logs", quiet=True)], db=Path(db))
     if not res.success:
-        raise DbtFailed(f"dbt parse failed: {_one_line(res.exception)}")
+        raise DbtFailed(f"dbt parse failed: {one_line(res.exception)}")
     return target / "manifest.json"
 
 
@@ -185,7 +186,7 @@ def _run(
     result = _summarise(res, seconds, target)
     if res.exception is not None:
         raise DbtFailed(
-            f"{command} failed on {db.name}: {_one_line(res.exception)} (log: {logs / 'dbt.log'})"
+            f"{command} failed on {db.name}: {one_line(res.exception)} (log: {logs / 'dbt.log'})"
         )
     if not res.success or result.failed:
         nodes = ", ".join(result.failed_nodes[:8]) or "unknown nodes"
@@ -292,45 +293,8 @@ def _summarise(res: Any, seconds: float, target: Path) -> DbtResult:
     )
 
 
-def _one_line(exc: BaseException | None) -> str:
-    """The first non-empty line of an exception's message."""
-    from ingest.cli import one_line
-
-    return "unknown error" if exc is None else one_line(exc)
-
-
 def _n(value: float | None, decimals: int = 0, *, sign: bool = False) -> str:
     """Format a number with thousands separators; `n/a` for NULL."""
     if value is None:
         return "n/a"
     return f"{value:{'+' if sign else ''},.{decimals}f}"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m ingest.dbt_runner DB [--answers-only]`: build DB's marts, print a few answers."""
-    from ingest.cli import OneLineParser, refuse_published, run_main
-
-    parser = OneLineParser(prog="python -m ingest.dbt_runner", description=__doc__)
-    parser.add_argument("db", type=Path)
-    parser.add_argument("--full-refresh", action="store_true")
-    parser.add_argument("--select")
-    parser.add_argument("--answers-only", action="store_true", help="only print the answers")
-    args = parser.parse_args(argv)
-
-    def body() -> int:
-        db = args.db
-        if not db.is_file():
-            raise FileNotFoundError(f"no DuckDB file at {db}")
-        if not args.answers_only:
-            refuse_published(db)  # a build in place would publish unaudited marts
-            result = dbt_build(db, full_refresh=args.full_refresh, select=args.select)
-            print(result.summary())
-        for line in mart_answers(db):
-            print(line)
-        return 0
-
-    return run_main(body)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,7 +2,7 @@
 
 Files, for a published warehouse `warehouse/cleantech.duckdb` (`CLEANTECH_WAREHOUSE`):
 
-- `warehouse/cleantech.duckdb.lock`: the writer lock (`ingest.lock`); a second run waits
+- `warehouse/cleantech.duckdb.lock`: the writer lock (`cleantech.core.lock`); a second run waits
   (`CLEANTECH_LOCK_TIMEOUT`, default 600 s) and then fails naming the holder.
 - `warehouse/staging/cleantech.duckdb` (`CLEANTECH_STAGING`): the build. Every run starts it afresh
   as a copy of the published file, so the incremental state (load log, `updated` of each vintage,
@@ -17,7 +17,7 @@ Files, for a published warehouse `warehouse/cleantech.duckdb` (`CLEANTECH_WAREHO
   `ops.quality_results`, so the published warehouse holds the history of every run up to and
   including the one that published it (runs that stopped without an outcome show as `killed`).
 
-A run only replaces the published file through `ingest.publish.publish` (CHECKPOINT, verify
+A run only replaces the published file through `cleantech.core.publish.publish` (CHECKPOINT, verify
 read-only, `os.replace`): the published path is always the previous or the new complete warehouse.
 """
 
@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,10 +39,10 @@ from typing import Any
 
 import duckdb
 
-from ingest import paths
-from ingest.cli import OneLineParser, one_line, run_main
-from ingest.lock import LockFailed, WarehouseLocked, WriterLock
-from ingest.publish import next_path, publish, unmark_published, wal_path
+from cleantech import layout as paths
+from cleantech.core.lock import LockFailed, WarehouseLocked, WriterLock
+from cleantech.core.publish import next_path, publish, unmark_published, wal_path
+from ingest.errors import one_line
 from ingest.sql import qualified
 
 STAGES = ("prepare", "ingest", "dbt", "audit", "publish")
@@ -404,7 +404,7 @@ def run_pipeline(
                 stage = "dbt"
                 raise _Stop(
                     f"dbt build failed: {dbt_error} (the quality gate could not run either: "
-                    f"{_one_line(exc)})"
+                    f"{one_line(exc, with_type=True)})"
                 ) from exc
             result.gate, result.report_index = gate, gate.report_index
             done("audit")
@@ -423,7 +423,7 @@ def run_pipeline(
             publish(staging, published, before_swap=lambda: pause_point("before_swap"))
             done("publish")
         except BaseException as exc:
-            reason = str(exc) if isinstance(exc, _Stop) else _one_line(exc)
+            reason = str(exc) if isinstance(exc, _Stop) else one_line(exc, with_type=True)
             result.outcome, result.failed_stage = "failed", stage
             result.reason = f"{stage} failed: {reason}" if not isinstance(exc, _Stop) else reason
             result.finished_at = datetime.now(UTC)
@@ -432,7 +432,7 @@ def run_pipeline(
             try:
                 _log_finished(log, result)
             except OSError as log_exc:  # e.g. the same full disk: never replaces the failure
-                unlogged = f" (and the run log {log} could not be written: {_one_line(log_exc)})"
+                unlogged = f" (and the run log {log} could not be written: {one_line(log_exc, with_type=True)})"
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt / SystemExit: recorded, then propagate as is
             kept = f" (the failed build is kept at {staging})" if staging.exists() else ""
@@ -457,8 +457,8 @@ def publish_extras(published: Path, say: Callable[[str], None] = print) -> None:
 
     They read the published file read-only, outside the writer lock; a failure here says so in one
     line without pretending the (already published) warehouse failed."""
-    from ingest.export import export_parquet
-    from ingest.report import build_report
+    from cleantech.outputs.export import export_parquet
+    from cleantech.outputs.report import build_report
 
     try:
         report = build_report(published, paths.report_html_path(published))
@@ -466,7 +466,7 @@ def publish_extras(published: Path, say: Callable[[str], None] = print) -> None:
     except Exception as exc:
         raise PipelineFailed(
             f"the warehouse {published} was published, but writing the report or Parquet "
-            f"exports failed: {_one_line(exc)}",
+            f"exports failed: {one_line(exc, with_type=True)}",
             stage="report",
         ) from exc
     say(f"report: {report}; Parquet: {len(files)} mart tables in {published.parent / 'parquet'}")
@@ -474,10 +474,6 @@ def publish_extras(published: Path, say: Callable[[str], None] = print) -> None:
 
 class _Stop(Exception):
     """A stage decided the run must not publish (the message is the reason)."""
-
-
-def _one_line(exc: BaseException) -> str:
-    return one_line(exc, with_type=True)
 
 
 def _checked_catalog(source: str, datasets: list[str] | None) -> Any:
@@ -504,7 +500,7 @@ def _ingest(
     datasets: list[str] | None,
 ) -> None:
     """All datasets through one `ingest_all` (one client, one rate limiter, one /config call)."""
-    from ingest.run import ingest_all
+    from ingest.datasets import ingest_all
 
     def record(r: Any) -> None:
         result.ingest.append(
@@ -540,30 +536,11 @@ def _ingest(
 def _dbt(staging: Path, full_refresh: bool, say: Callable[[str], None]) -> str | None:
     """Run dbt build on the staging file; return a one-line error instead of raising, so the gate
     can still audit (and report) what was built."""
-    from ingest.dbt_runner import dbt_build
+    from cleantech.core.dbt_runner import dbt_build
 
     try:
         res = dbt_build(staging, full_refresh=full_refresh, quiet=True)
     except Exception as exc:  # DbtFailed, or dbt itself crashing
-        return _one_line(exc)
+        return one_line(exc, with_type=True)
     say(res.summary())
     return None
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m ingest.pipeline`: the same as `python -m ingest pipeline`."""
-    parser = OneLineParser(prog="python -m ingest.pipeline", description=__doc__)
-    parser.add_argument("--source", default="demo")
-    parser.add_argument("--full-refresh", action="store_true")
-    parser.add_argument("--base-url")
-    args = parser.parse_args(argv)
-
-    def body() -> int:
-        run_pipeline(source=args.source, full_refresh=args.full_refresh, base_url=args.base_url)
-        return 0
-
-    return run_main(body)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

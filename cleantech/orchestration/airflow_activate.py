@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ingest import airflow_support as af
+from cleantech.orchestration import airflow_support as af
 
 PROJECT_DAG_IDS = ("cleantech_ingest", "cleantech_transform", "cleantech_report")
 

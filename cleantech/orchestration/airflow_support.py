@@ -86,7 +86,7 @@ def _dataset_names(path: str, mtime: float) -> tuple[str, ...]:
 
 def catalog_dataset_names() -> list[str]:
     """The dataset names in the catalog, read cheaply (no validation) for DAG-file parsing."""
-    from ingest.paths import catalog_path
+    from ingest.catalog import catalog_path
 
     path = catalog_path()
     try:
@@ -104,7 +104,7 @@ def safe_name(run_id: str) -> str:
 
 def runs_dir() -> Path:
     """Where the DAGs keep their per-run staging and build files (beside the staging file)."""
-    from ingest.paths import staging_path
+    from cleantech.layout import staging_path
 
     return staging_path().parent / "airflow"
 
@@ -226,11 +226,11 @@ def pipeline_result(
     full_refresh: bool,
     dag_run: Any = None,
 ) -> Any:
-    """An `ingest.pipeline.PipelineResult` for a transform run about to publish (for `ops.pipeline_runs`)."""
+    """An `cleantech.core.pipeline.PipelineResult` for a transform run about to publish (for `ops.pipeline_runs`)."""
     from datetime import UTC, datetime
 
+    from cleantech.core.pipeline import PipelineResult
     from expectations.runner import ExpectationOutcome, GateResult
-    from ingest.pipeline import PipelineResult
 
     extras = dict(audited.get("datasets") or {})
     gate_doc = audited.get("gate") or {}
@@ -359,8 +359,8 @@ def run_dags_locally(
     from airflow.configuration import conf
     from airflow.dag_processing.dagbag import DagBag
 
+    from cleantech.layout import published_path
     from ingest.catalog import load_catalog
-    from ingest.paths import published_path
 
     ensure_pool()
     folder = Path(dags_folder or conf.get("core", "dags_folder"))
@@ -406,9 +406,9 @@ def run_dags_locally(
     return summary
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
-    from ingest.paths import parquet_dir, published_path, report_html_path
-    from ingest.pipeline import report_dir_for
+def print_summary(summary: dict[str, Any]) -> None:
+    from cleantech.core.pipeline import report_dir_for
+    from cleantech.layout import parquet_dir, published_path, report_html_path
 
     print()
     print("DAG runs (dag.test):")
@@ -429,49 +429,3 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(
         f"Airflow home:   {os.environ.get('AIRFLOW_HOME', '~/airflow')} (`make airflow` shows these runs)"
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m ingest.airflow_support pool|activate|run [--source S] [--full-refresh]`."""
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m ingest.airflow_support")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("pool", help="create the one-slot DuckDB writer pool")
-    activate = sub.add_parser(
-        "activate", help="parse the DAGs into the metadata DB and unpause them"
-    )
-    activate.add_argument("--log", type=Path, help="where Airflow's own log lines go")
-    run = sub.add_parser("run", help="run the DAGs in order with dag.test()")
-    run.add_argument("--source", default=None)
-    run.add_argument("--full-refresh", action="store_true")
-    args = parser.parse_args(argv)
-    if args.command == "pool":
-        ensure_pool()
-        print(f"pool {WRITER_POOL}: 1 slot")
-        return 0
-    if args.command == "activate":
-        import contextlib
-
-        from ingest.airflow_activate import ActivationError, activate_dags, output_to, startup_lines
-
-        quiet = output_to(args.log) if args.log else contextlib.nullcontext()
-        try:
-            with quiet:
-                activation = activate_dags()
-        except ActivationError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        print("\n".join(startup_lines(activation)))
-        return 0
-    summary = run_dags_locally(source=args.source, full_refresh=args.full_refresh)
-    _print_summary(summary)
-    ok = summary["outcome"].startswith("published") or summary["outcome"].startswith("nothing")
-    if not ok:
-        print(f"error: {summary['outcome']}", file=sys.stderr)
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

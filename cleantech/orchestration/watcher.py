@@ -139,6 +139,6 @@ class PxWebTableUpdatedTrigger(BaseEventTrigger):
 
 def _same(a: str, b: str) -> bool:
     """Same instant (timezone-aware comparison), else plain string equality."""
-    from ingest.run import same_vintage
+    from ingest.datasets import same_vintage
 
     return same_vintage(a, b) or a == b

@@ -9,7 +9,7 @@ never a half-written file, and several exports running at once (two publishes, a
 Every file carries Parquet key-value metadata saying what it is, read from `marts.data_vintage`:
 `cleantech.table` (the mart), `cleantech.is_demo` (`true` when the figures are the demo snapshot,
 not official statistics), `cleantech.source_updated` (JSON object: dataset → the source's `updated`
-of the vintage exported) and `cleantech.exported_at`. `python -m ingest.export [DB] [OUT_DIR]`
+of the vintage exported) and `cleantech.exported_at`. `cleantech export [--db DB] [--out DIR]`
 runs it by hand.
 """
 
@@ -116,31 +116,3 @@ def read_export_metadata(path: Path) -> dict[str, str]:
         if k.startswith(METADATA_PREFIX):
             out[k.removeprefix(METADATA_PREFIX)] = value.decode("utf-8")
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m ingest.export [DB] [OUT_DIR]`: defaults to the published warehouse and parquet/ beside it."""
-    from ingest.cli import OneLineParser, check_duckdb_file, run_main
-    from ingest.paths import parquet_dir, published_path
-
-    parser = OneLineParser(
-        prog="python -m ingest.export", description="Export the marts as Parquet."
-    )
-    parser.add_argument("db", nargs="?", type=Path, help="warehouse (default: the published one)")
-    parser.add_argument(
-        "out_dir", nargs="?", type=Path, help="folder (default: parquet/ beside it)"
-    )
-
-    def body() -> int:
-        args = parser.parse_args(argv)
-        db = args.db or published_path()
-        check_duckdb_file(db)
-        for path in export_parquet(db, args.out_dir or parquet_dir()):
-            print(path)
-        return 0
-
-    return run_main(body)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,7 +2,7 @@
 
 `build_report(db, out)` reads the marts of a warehouse file read-only and writes one self-contained
 HTML file (plotly.js is embedded, nothing is fetched when the page is viewed). It runs on every
-publish and from `make report`; `python -m ingest.report [DB] [OUT]` runs it by hand.
+publish and from `make report`; `cleantech report [--db DB] [--out OUT]` runs it by hand.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest import report_template as tpl
+from cleantech.outputs import report_template as tpl
 from ingest.tempfiles import make_temp
 
 if TYPE_CHECKING:  # heavy imports stay inside functions (the DAG processor imports this module)
@@ -639,26 +639,3 @@ def _footer(facts: pd.DataFrame) -> str:
         "see docs/BI.md, docs/DATA_DICTIONARY.md and docs/EXAMPLES.md.",
     ]
     return "".join(f"<p>{escape(n)}</p>" for n in notes)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m ingest.report [DB] [OUT]`: defaults to the published warehouse and report.html beside it."""
-    from ingest.cli import OneLineParser, check_duckdb_file, run_main
-    from ingest.paths import published_path, report_html_path
-
-    parser = OneLineParser(prog="python -m ingest.report", description="Write the HTML report.")
-    parser.add_argument("db", nargs="?", type=Path, help="warehouse (default: the published one)")
-    parser.add_argument("out", nargs="?", type=Path, help="file (default: report.html beside it)")
-
-    def body() -> int:
-        args = parser.parse_args(argv)
-        db = args.db or published_path()
-        check_duckdb_file(db)
-        print(build_report(db, args.out or report_html_path()))
-        return 0
-
-    return run_main(body)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -46,7 +46,7 @@ PAGE = Template(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="cleantech-warehouse ingest.report">
+<meta name="generator" content="cleantech-warehouse cleantech.outputs.report">
 <title>$title</title>
 <style>$css</style>
 <script>$plotlyjs</script>

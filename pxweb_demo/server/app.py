@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ingest.paths import demo_snapshot_dir
-from ingest.server import control, v1, v2
-from ingest.server.faults import FaultPlan, Faults
-from ingest.server.limits import Limits, Verdict
-from ingest.server.responses import (
+from pxweb_demo.paths import demo_snapshot_dir
+from pxweb_demo.server import control, v1, v2
+from pxweb_demo.server.faults import FaultPlan, Faults
+from pxweb_demo.server.limits import Limits, Verdict
+from pxweb_demo.server.responses import (
     V1_TOO_MANY_REQUESTS,
     ApiError,
     Response,
@@ -25,7 +25,7 @@ from ingest.server.responses import (
     problem,
     v1_error,
 )
-from ingest.server.state import ServerState
+from pxweb_demo.server.state import ServerState
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ingest.server.responses import (
+from pxweb_demo.server.responses import (
     ApiError,
     Response,
     json_object_body,
     json_response,
     problem,
 )
-from ingest.server.selection import SelectionError
-from ingest.server.state import ServerState, utc_now_iso
+from pxweb_demo.server.selection import SelectionError
+from pxweb_demo.server.state import ServerState, utc_now_iso
 
 
 def touch(state: ServerState, table_id: str, doc: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.server.model import NO_STATUS, Dimension, Table
+from pxweb_demo.server.model import NO_STATUS, Dimension, Table
 
 
 def values_to_list(values: np.ndarray) -> list[Any]:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ingest.server.model import NO_STATUS, Dimension, Table
+from pxweb_demo.server.model import NO_STATUS, Dimension, Table
 
 _TOP = re.compile(r"^(top|bottom)\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$", re.IGNORECASE)
 _RANGE = re.compile(r"^range\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)$", re.IGNORECASE)

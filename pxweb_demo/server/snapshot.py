@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ingest.server.model import NO_STATUS, Table, dimensions_from_metadata
+from pxweb_demo.server.model import NO_STATUS, Table, dimensions_from_metadata
 
 DATA_FILES = ("data.json", "data.json.gz")
 
@@ -166,7 +166,7 @@ class Snapshot:
 
 def apply_overlay(table: Table, overlay: Overlay) -> None:
     """Apply a touch to a loaded table in place."""
-    from ingest.server.selection import resolve_cells
+    from pxweb_demo.server.selection import resolve_cells
 
     # Resolve every cell first, so a bad selection leaves the table untouched.
     edits = [(np.ix_(*resolve_cells(table, c.get("selection") or {})), c) for c in overlay.cells]

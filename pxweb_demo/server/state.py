@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.paths import demo_snapshot_dir
-from ingest.server.faults import Faults
-from ingest.server.limits import Limits, RateLimiter
-from ingest.server.snapshot import Snapshot
+from pxweb_demo.paths import demo_snapshot_dir
+from pxweb_demo.server.faults import Faults
+from pxweb_demo.server.limits import Limits, RateLimiter
+from pxweb_demo.server.snapshot import Snapshot
 
 
 def utc_now_iso() -> str:

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from ingest.server.jsonstat import dataset_doc, jsonstat1_doc
-from ingest.server.model import Table
-from ingest.server.responses import (
+from pxweb_demo.server.jsonstat_writer import dataset_doc, jsonstat1_doc
+from pxweb_demo.server.model import Table
+from pxweb_demo.server.responses import (
     V1_PARAMETER_ERROR,
     V1_TOO_MANY_VALUES,
     ApiError,
@@ -17,8 +17,8 @@ from ingest.server.responses import (
     json_response,
     v1_error,
 )
-from ingest.server.selection import SelectionError, cell_count, plan_selection, slice_cube
-from ingest.server.state import ServerState
+from pxweb_demo.server.selection import SelectionError, cell_count, plan_selection, slice_cube
+from pxweb_demo.server.state import ServerState
 
 LANGUAGES = ("sv", "en")
 DATABASE = "ssd"

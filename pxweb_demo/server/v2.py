@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ingest.server.jsonstat import dataset_doc, metadata_doc
-from ingest.server.model import Table
-from ingest.server.responses import ApiError, Response, json_object_body, json_response, problem
-from ingest.server.selection import (
+from pxweb_demo.server.jsonstat_writer import dataset_doc, metadata_doc
+from pxweb_demo.server.model import Table
+from pxweb_demo.server.responses import ApiError, Response, json_object_body, json_response, problem
+from pxweb_demo.server.selection import (
     SelectionError,
     as_list,
     cell_count,
@@ -19,7 +19,7 @@ from ingest.server.selection import (
     plan_selection,
     slice_cube,
 )
-from ingest.server.state import ServerState
+from pxweb_demo.server.state import ServerState
 
 LANGUAGES = ("sv", "en")
 DEFAULT_PAGE_SIZE = 20

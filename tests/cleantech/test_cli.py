@@ -1,4 +1,4 @@
-"""`python -m ingest …` as a user runs it: real processes, the local server over loopback, DuckDB.
+"""`cleantech …` as a user runs it: real processes, the local server over loopback, DuckDB.
 
 Every failure must exit non-zero with exactly one line on stderr and no traceback.
 """
@@ -18,20 +18,20 @@ import duckdb
 import httpx
 import pytest
 
-from ingest.paths import REPO_ROOT
-from ingest.server import start_server
+from cleantech.layout import REPO_ROOT
+from pxweb_demo.server import start_server
 
 # Each process starts fresh: keep the command lines short and the servers in this process.
 TIMEOUT = 60
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m ingest ARGS` (stdin closed, stdout/stderr captured, not a terminal)."""
+    """Run `cleantech ARGS` (stdin closed, stdout/stderr captured, not a terminal)."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("CLEANTECH_STAGING",)}
     full_env.pop("PXWEB_BASE_URL", None)
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "ingest", *args],
+        [sys.executable, "-m", "cleantech", *args],
         capture_output=True,
         text=True,
         env=full_env,
@@ -157,7 +157,7 @@ def test_fetch_v2_loads_exactly_the_selection(server, tmp_path: Path) -> None:
 def test_fetch_v1_with_a_table_path(
     server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ingest.cli import main  # in process: the same code as `python -m ingest`, no start-up
+    from cleantech.cli import main  # in process: the same code as `cleantech`, no start-up
 
     db = tmp_path / "w.duckdb"
     code = main(
@@ -216,7 +216,7 @@ def test_tables_search_and_inspect(server, capsys: pytest.CaptureFixture[str]) -
     found = cli("tables", "--base-url", server.base_url_v2, "--query", "MI1301T04")
     assert found.returncode == 0, found.stderr
     assert found.stdout.startswith("TAB9001 ") and found.stderr.strip() == "1 tables"
-    from ingest.cli import main  # in process: the same code as `python -m ingest`, no start-up
+    from cleantech.cli import main  # in process: the same code as `cleantech`, no start-up
 
     capsys.readouterr()
     assert main(["tables", "--base-url", server.base_url_v2, "--table", "TAB900"]) == 0
@@ -284,8 +284,8 @@ CASES = [
     ("bad_port", r"argument --port: port must be 0–65535, not 99999"),
     ("pipeline_bad_source", r"^error: unknown source 'nope' \(catalog has: demo, "),
 ]
-# These run as real processes; the rest go through `ingest.cli.main` in this process (the same
-# code `python -m ingest` runs, without paying an interpreter start per case).
+# These run as real processes; the rest go through `cleantech.cli.main` in this process (the same
+# code `cleantech` runs, without paying an interpreter start per case).
 IN_SUBPROCESS = {"unknown_dataset", "unknown_table", "missing_arguments", "pipeline_bad_source"}
 
 
@@ -357,7 +357,7 @@ def test_bad_input_in_process_gives_one_line(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from ingest.cli import main
+    from cleantech.cli import main
 
     monkeypatch.setenv("CLEANTECH_WAREHOUSE", str(tmp_path / "warehouse" / "cleantech.duckdb"))
     args = bad_args(case, server.base_url_v2, tiny_server.base_url_v2, tmp_path)
@@ -375,14 +375,18 @@ def test_bad_input_in_process_gives_one_line(
 @pytest.mark.parametrize(
     ("module", "args", "expected"),
     [
-        ("ingest.pipeline", ["--bogus"], r"unrecognized arguments: --bogus"),
-        ("ingest.pipeline", ["--source", "nope"], r"unknown source 'nope'"),
-        ("ingest.dbt_runner", [], r"the following arguments are required: db"),
-        ("ingest.dbt_runner", ["{tmp}/none.duckdb"], r"no DuckDB file at .*none\.duckdb"),
-        ("ingest.server", ["--port", "99999"], r"port must be 0–65535, not 99999"),
-        ("ingest.demo.generate", ["/proc/x"], r"/proc/x"),
-        ("ingest.export", ["{tmp}/none.duckdb"], r"warehouse file not found: .*none\.duckdb"),
-        ("ingest.report", ["--bogus"], r"unrecognized arguments: --bogus"),
+        ("cleantech.core.pipeline", ["--bogus"], r"unrecognized arguments: --bogus"),
+        ("cleantech.core.pipeline", ["--source", "nope"], r"unknown source 'nope'"),
+        ("cleantech.core.dbt_runner", [], r"the following arguments are required: db"),
+        ("cleantech.core.dbt_runner", ["{tmp}/none.duckdb"], r"no DuckDB file at .*none\.duckdb"),
+        ("pxweb_demo.server", ["--port", "99999"], r"port must be 0–65535, not 99999"),
+        ("pxweb_demo.generate", ["/proc/x"], r"/proc/x"),
+        (
+            "cleantech.outputs.export",
+            ["{tmp}/none.duckdb"],
+            r"warehouse file not found: .*none\.duckdb",
+        ),
+        ("cleantech.outputs.report", ["--bogus"], r"unrecognized arguments: --bogus"),
     ],
 )
 def test_every_module_main_fails_in_one_line(
@@ -405,7 +409,7 @@ def test_every_module_main_fails_in_one_line(
 
 
 def test_repeated_select_of_one_variable_merges_its_codes() -> None:
-    from ingest.cli import CliError, _selection
+    from cleantech.cli import CliError, _selection
 
     assert _selection(["Region=01", "Region=03,01", "Tid=*"]) == {
         "Region": ["01", "03"],
@@ -433,7 +437,7 @@ def test_fetch_with_repeated_select_loads_every_code(server, tmp_path: Path) -> 
 def test_serving_beyond_loopback_warns_about_the_control_endpoints(
     host: str, warns: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ingest.cli import warn_if_exposed
+    from cleantech.cli import warn_if_exposed
 
     warn_if_exposed(host)
     err = capsys.readouterr().err
@@ -455,7 +459,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_demo_answers_and_stops_cleanly(sig: signal.Signals) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "serve-demo", "--port", "0"],
+        [sys.executable, "-m", "cleantech", "serve-demo", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,9 +11,9 @@ import duckdb
 import orjson
 import pytest
 
-from ingest.pipeline import prepare_staging
-from ingest.publish import has_published_mark, is_published_file, mark_published, publish
-from tests.ingest.test_cli import cli, one_error_line
+from cleantech.core.pipeline import prepare_staging
+from cleantech.core.publish import has_published_mark, is_published_file, mark_published, publish
+from tests.cleantech.test_cli import cli, one_error_line
 
 DOC = {
     "version": "2.0",
@@ -72,7 +72,7 @@ def test_the_published_path_is_refused_in_one_line(
     line = one_error_line(proc)
     assert proc.returncode == 2
     assert "is a published warehouse and takes no direct writes" in line
-    assert "--db scratch.duckdb" in line and "python -m ingest pipeline" in line
+    assert "--db scratch.duckdb" in line and "cleantech pipeline" in line
     assert sha(published) == before
 
 
@@ -127,7 +127,7 @@ def test_a_failed_swap_leaves_the_build_unmarked(
 ) -> None:
     import errno
 
-    from ingest import publish as publish_mod
+    from cleantech.core import publish as publish_mod
 
     staging = tmp_path / "build.duckdb"
     with duckdb.connect(str(staging)) as con:
@@ -147,12 +147,12 @@ def test_dbt_runner_refuses_to_build_in_the_published_file(tmp_path: Path) -> No
     import subprocess
     import sys
 
-    from ingest.paths import REPO_ROOT
+    from cleantech.layout import REPO_ROOT
 
     published = a_published_file(tmp_path / "copy" / "cleantech.duckdb")
     before = sha(published)
     proc = subprocess.run(
-        [sys.executable, "-m", "ingest.dbt_runner", str(published)],
+        [sys.executable, "-m", "cleantech.core.dbt_runner", str(published)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ingest import airflow_support as af
+from cleantech.orchestration import airflow_support as af
 from tests.dags.conftest import AIRFLOW_ENV, DAGS_DIR
 
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
@@ -59,7 +59,9 @@ def test_ingest_dag_is_nightly_and_watched(dagbag):
     assert sources.name == af.SOURCES_ASSET
     (watcher,) = sources.watchers
     classpath, kwargs = watcher.trigger.serialize()
-    assert classpath == "ingest.watcher.PxWebTableUpdatedTrigger"  # importable by the triggerer
+    assert (
+        classpath == "cleantech.orchestration.watcher.PxWebTableUpdatedTrigger"
+    )  # importable by the triggerer
     assert kwargs["poll_interval"] >= 5
 
 

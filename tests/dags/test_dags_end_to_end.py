@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest import airflow_support as af
+from cleantech.orchestration import airflow_support as af
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def warehouse_env(tmp_path: Path, monkeypatch, airflow_db) -> Path:
 
 @pytest.fixture
 def pxweb_server():
-    from ingest.server import start_server
+    from pxweb_demo.server import start_server
 
     srv = start_server(port=0)
     try:

@@ -83,7 +83,7 @@ def test_compose_has_the_official_services(compose):
 
 
 def test_init_creates_the_writer_pool(compose):
-    from ingest import airflow_support as af
+    from cleantech.orchestration import airflow_support as af
 
     init = compose["services"]["airflow-init"]
     script = "\n".join(init["command"])

@@ -16,7 +16,13 @@ HEAVY = ("duckdb", "yaml", "httpx", "orjson", "pandas", "pyarrow", "great_expect
 
 @pytest.mark.parametrize(
     "module",
-    ["expectations.runner", "ingest.publish", "ingest.pxweb", "ingest.export", "ingest.sql"],
+    [
+        "expectations.runner",
+        "cleantech.core.publish",
+        "ingest.pxweb",
+        "cleantech.outputs.export",
+        "ingest.sql",
+    ],
 )
 def test_module_imports_no_heavy_dependency(module: str) -> None:
     code = (

@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cleantech.core.publish import PublishFailed, verify
 from expectations import runner
-from ingest.publish import PublishFailed, verify
 from ingest.sql import qualified, quote_ident, quote_literal, split_qualified
 
 ODD = 'odd "name"; drop table raw.keep; --'

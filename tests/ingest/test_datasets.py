@@ -1,6 +1,6 @@
 """Ingest orchestration end to end: catalog → real local PxWeb server (loopback) → real DuckDB file.
 
-No mocks: every test talks HTTP to `ingest.server` and reads the DuckDB file the loader wrote.
+No mocks: every test talks HTTP to `pxweb_demo.server` and reads the DuckDB file the loader wrote.
 Tests that only read use the session `raw_db`; tests that touch tables or inject faults start
 their own server, so the session server's state stays as the other suites expect.
 """
@@ -22,10 +22,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cleantech.layout import REPO_ROOT
 from ingest.catalog import CatalogError, load_catalog
-from ingest.paths import REPO_ROOT, demo_snapshot_dir
-from ingest.run import IngestFailed, ingest_all, ingest_dataset, same_vintage
-from ingest.server import start_server
+from ingest.datasets import IngestFailed, ingest_all, ingest_dataset, same_vintage
+from pxweb_demo.paths import demo_snapshot_dir
+from pxweb_demo.server import start_server
 
 DATASETS = {
     "egss_county": ("TAB9001", ["Lan", "ContentsCode", "Tid"], 22 * 4 * 18),
@@ -291,7 +292,7 @@ def test_a_new_vintage_refetches_that_table_only_and_keeps_history(server, loade
 def test_a_changed_selection_is_fetched_even_when_the_source_has_not_moved(
     server, tmp_path: Path
 ) -> None:
-    from ingest.run import fetch_table
+    from ingest.datasets import fetch_table
 
     db = tmp_path / "w.duckdb"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import run_pipeline
+from cleantech.core.pipeline import run_pipeline
 
 
 @pytest.fixture(scope="session")

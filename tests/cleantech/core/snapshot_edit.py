@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ingest.paths import demo_snapshot_dir
+from pxweb_demo.paths import demo_snapshot_dir
 
 # The demo snapshot's folder for each catalog dataset.
 TABLE_DIRS = {

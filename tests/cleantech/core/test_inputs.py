@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import PipelineFailed, run_pipeline
-from ingest.server import start_server
+from cleantech.core.pipeline import PipelineFailed, run_pipeline
+from pxweb_demo.server import start_server
 
 
 @pytest.mark.parametrize(

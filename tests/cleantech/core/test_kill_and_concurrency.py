@@ -1,4 +1,4 @@
-"""Crash safety and one writer at a time, with real processes (`python -m ingest pipeline`).
+"""Crash safety and one writer at a time, with real processes (`cleantech pipeline`).
 
 A run SIGKILLed at any stage leaves the published file the old complete warehouse, and the next
 run succeeds. Kill points are made deterministic by the pipeline's test hook: with
@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.pipeline import run_log_for, staging_for
+from cleantech.core.pipeline import run_log_for, staging_for
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen:
     # own session, so a SIGKILL reaches the run and anything it started
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "ingest", "pipeline"],
+            [sys.executable, "-m", "cleantech", "pipeline"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 

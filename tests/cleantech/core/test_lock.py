@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.lock import WarehouseLocked, WriterLock, lock_path_for
+from cleantech.core.lock import WarehouseLocked, WriterLock, lock_path_for
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from ingest.lock import WriterLock
+from cleantech.core.lock import WriterLock
 lock = WriterLock(Path(sys.argv[1]), purpose="nightly   backfill\\n(test)", timeout=5).acquire()
 print("held", flush=True)
 time.sleep(60)
@@ -77,7 +77,7 @@ def test_a_waiting_writer_gets_the_lock_when_the_holder_is_killed(tmp_path: Path
 
 
 def test_a_pipeline_that_cannot_get_the_lock_fails_with_a_one_line_reason(tmp_path: Path) -> None:
-    from ingest.pipeline import PipelineFailed, run_pipeline
+    from cleantech.core.pipeline import PipelineFailed, run_pipeline
 
     published = tmp_path / "cleantech.duckdb"
     with WriterLock(published, timeout=0), pytest.raises(PipelineFailed) as info:
@@ -116,8 +116,8 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_cli_writer_is_named_to_a_pipeline_waiting_for_it(warehouse: Path) -> None:
-    from ingest.cli import writer_lock
-    from ingest.pipeline import PipelineFailed, run_pipeline
+    from cleantech.cli import writer_lock
+    from cleantech.core.pipeline import PipelineFailed, run_pipeline
 
     with (
         writer_lock(warehouse.parent / "manual.duckdb", "fetch"),
@@ -125,14 +125,14 @@ def test_a_cli_writer_is_named_to_a_pipeline_waiting_for_it(warehouse: Path) -> 
     ):
         run_pipeline(published=warehouse, lock_timeout=0.1, echo=lambda _: None)
     assert f"another writer (pid {os.getpid()} on " in str(info.value)
-    assert ", python -m ingest fetch, since " in str(info.value)
+    assert ", cleantech fetch, since " in str(info.value)
 
 
 def test_load_file_into_staging_waits_for_the_writer_lock_and_fails_in_one_line(
     warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ingest.cli import main
-    from ingest.pipeline import staging_for
+    from cleantech.cli import main
+    from cleantech.core.pipeline import staging_for
 
     file = _jsonstat_file(tmp_path)
     with WriterLock(warehouse, timeout=0):
@@ -154,7 +154,7 @@ def test_cli_writers_are_shut_out_while_a_pipeline_holds_the_lock(
 ) -> None:
     """A real pipeline paused right after taking the lock: `load-file` and `run` into the staging
     file fail with the lock message instead of slipping a table into the build."""
-    from ingest.pipeline import staging_for
+    from cleantech.core.pipeline import staging_for
 
     published = tmp_path / "warehouse" / "cleantech.duckdb"
     pauses = tmp_path / "pauses"
@@ -162,7 +162,7 @@ def test_cli_writers_are_shut_out_while_a_pipeline_holds_the_lock(
     env.update(CLEANTECH_WAREHOUSE=str(published), PXWEB_BASE_URL=demo_server.base_url_v2,
                CLEANTECH_LOCK_TIMEOUT="0.5", CLEANTECH_TEST_PAUSE_DIR=str(pauses))  # fmt: skip
     pipeline = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "pipeline"],
+        [sys.executable, "-m", "cleantech", "pipeline"],
         env={**env, "CLEANTECH_TEST_PAUSE_AT": "ingest"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -182,7 +182,7 @@ def test_cli_writers_are_shut_out_while_a_pipeline_holds_the_lock(
             ["run", "--dataset", "population_county"],
         ):
             proc = subprocess.run(
-                [sys.executable, "-m", "ingest", *args],
+                [sys.executable, "-m", "cleantech", *args],
                 env=env, capture_output=True, text=True, timeout=60, check=False,
             )  # fmt: skip
             assert proc.returncode != 0, proc.stdout

@@ -13,9 +13,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest import pipeline as pipeline_mod
-from ingest.lock import LockFailed, WriterLock
-from ingest.pipeline import PipelineFailed, prepare_staging, run_pipeline
+from cleantech.core import pipeline as pipeline_mod
+from cleantech.core.lock import LockFailed, WriterLock
+from cleantech.core.pipeline import PipelineFailed, prepare_staging, run_pipeline
 
 
 def enospc(*args: Any, **kwargs: Any) -> Any:
@@ -65,7 +65,7 @@ def test_pipeline_reports_the_copy_failure_at_prepare(
 def test_lock_file_errors_name_the_lock_path(
     published: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ingest.lock.os.pwrite", enospc)
+    monkeypatch.setattr("cleantech.core.lock.os.pwrite", enospc)
     with pytest.raises(LockFailed, match=r"cannot take the warehouse writer lock .*\.lock: No sp"):
         WriterLock(published, timeout=0).acquire()
     before = sha(published)
@@ -127,7 +127,7 @@ def test_a_failing_run_log_never_replaces_the_runs_failure(
 def test_report_write_errors_name_the_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ingest import report as report_mod
+    from cleantech.outputs import report as report_mod
 
     class Full:
         def __init__(self, fd: int, *a: Any, **k: Any) -> None:

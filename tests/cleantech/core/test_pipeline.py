@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.pipeline import PipelineFailed, read_run_log, run_log_for, run_pipeline
-from tests.pipeline import snapshot_edit as edit
+from cleantech.core.pipeline import PipelineFailed, read_run_log, run_log_for, run_pipeline
+from tests.cleantech.core import snapshot_edit as edit
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,7 @@ CASES: list[tuple[str, Callable[[Path], None] | None, Callable[[Path], None] | N
 
 @pytest.fixture
 def bad_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    from ingest.server import start_server
+    from pxweb_demo.server import start_server
 
     snapshot = edit.copy_snapshot(tmp_path / "snapshot")
     if request.param is not None:

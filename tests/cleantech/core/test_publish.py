@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import ingest.publish as publish_mod
-from ingest.pipeline import prepare_staging
-from ingest.publish import (
+import cleantech.core.publish as publish_mod
+from cleantech.core.pipeline import prepare_staging
+from cleantech.core.publish import (
     PUBLISHED_STORAGE_VERSION,
     PublishFailed,
     inventory,

@@ -1,4 +1,4 @@
-"""ingest.dbt_runner on real DuckDB files: failures, revisions, docs, parse, answers."""
+"""cleantech.core.dbt_runner on real DuckDB files: failures, revisions, docs, parse, answers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.dbt_runner import (
+from cleantech.core.dbt_runner import (
     DbtFailed,
     artifacts_dir,
     dbt_build,

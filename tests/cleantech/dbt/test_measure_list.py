@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from ingest import report
+from cleantech.outputs import report
 from ingest.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.paths import REPO_ROOT
+from cleantech.layout import REPO_ROOT
 
 
 def _generator():
@@ -66,7 +66,7 @@ def test_generated_dictionary_documents_every_mart_column(marts_db: Path) -> Non
 @pytest.mark.slow
 def test_dictionary_from_dbt_docs_matches_the_committed_one(marts_db: Path, tmp_path: Path) -> None:
     """`dbt docs generate` → manifest.json + catalog.json → the generator → docs/DATA_DICTIONARY.md."""
-    from ingest.dbt_runner import dbt_docs_generate
+    from cleantech.core.dbt_runner import dbt_docs_generate
 
     db = tmp_path / "cleantech.duckdb"
     shutil.copyfile(marts_db, db)

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.publish import PUBLISHED_STORAGE_VERSION, publish, storage_version
-from tests.report.side_envs import DUCKDB_14, DUCKDB_CLI_15, REPO_ROOT, side_env
+from cleantech.core.publish import PUBLISHED_STORAGE_VERSION, publish, storage_version
+from tests.cleantech.outputs.side_envs import DUCKDB_14, DUCKDB_CLI_15, REPO_ROOT, side_env
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.paths import REPO_ROOT
+from cleantech.layout import REPO_ROOT
 
 QUERIES = REPO_ROOT / "examples" / "queries"
 

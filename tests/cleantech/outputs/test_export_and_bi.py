@@ -11,8 +11,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-import ingest.export as export_mod
-from ingest.export import export_parquet, read_export_metadata
+import cleantech.outputs.export as export_mod
+from cleantech.outputs.export import export_parquet, read_export_metadata
 
 MARTS = {"dim_regions", "fct_cleantech_region_year", "cleantech_growth", "data_vintage"}
 
@@ -74,7 +74,7 @@ def test_storage_version_recipe_for_older_drivers(marts_db: Path, tmp_path: Path
     """The recipe in docs/BI.md: a v1.0.0 copy that a DuckDB 1.0 driver (side venv) really opens."""
     import subprocess
 
-    from tests.report.side_envs import DUCKDB_10, side_env
+    from tests.cleantech.outputs.side_envs import DUCKDB_10, side_env
 
     compat = tmp_path / "cleantech_v1_0.duckdb"
     with duckdb.connect() as con:
@@ -178,7 +178,7 @@ def test_connection_lifetime_rules_in_bi_md(marts_db: Path, tmp_path: Path) -> N
 
     import sqlalchemy as sa
 
-    from ingest.publish import publish
+    from cleantech.core.publish import publish
 
     published = tmp_path / "cleantech.duckdb"
 

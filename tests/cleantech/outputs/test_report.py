@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import ingest.report as report_mod
-from ingest.report import build_report, load_report_data, render_report
-from tests.report import browser
+import cleantech.outputs.report as report_mod
+from cleantech.outputs.report import build_report, load_report_data, render_report
+from tests.cleantech.outputs import browser
 
 CHARTS = {
     "employment_over_time",

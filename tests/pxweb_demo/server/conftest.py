@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ingest.server import DemoServer, start_server
+from pxweb_demo.server import DemoServer, start_server
 
 # The suite makes many calls: lift the rate limit except in the tests that are about it.
 MANY_CALLS = 100_000

@@ -9,8 +9,8 @@ import httpx
 import numpy as np
 import pytest
 
-from ingest.demo import series
-from ingest.demo.generate import generate
+from pxweb_demo import series
+from pxweb_demo.generate import generate
 from tests.conftest import REPO_ROOT
 
 # The committed snapshot (not CLEANTECH_DEMO_SNAPSHOT, which may point elsewhere).
@@ -186,8 +186,6 @@ def test_generator_is_deterministic_and_files_are_small(tmp_path: Path) -> None:
     assert committed == fresh
     for rel in committed:
         data = (COMMITTED / rel).read_bytes()
-        assert data == (tmp_path / rel).read_bytes(), (
-            f"{rel} differs: run python -m ingest.demo.generate"
-        )
+        assert data == (tmp_path / rel).read_bytes(), f"{rel} differs: run cleantech demo-generate"
         assert len(data) < 2_000_000
     assert sum((COMMITTED / r).stat().st_size for r in committed) < 1_000_000

@@ -12,11 +12,11 @@ import numpy as np
 import orjson
 import pytest
 
-from ingest.demo.generate import dim, dump, full_dataset, table_docs, year_dim
-from ingest.paths import demo_snapshot_dir
-from ingest.server import DemoServer, start_server
-from tests.ingest.server.conftest import client
-from tests.ingest.server.helpers import cell
+from pxweb_demo.generate import dim, dump, full_dataset, table_docs, year_dim
+from pxweb_demo.paths import demo_snapshot_dir
+from pxweb_demo.server import DemoServer, start_server
+from tests.pxweb_demo.server.conftest import client
+from tests.pxweb_demo.server.helpers import cell
 
 EGSS_2012 = {"valueCodes[Lan]": "14", "valueCodes[ContentsCode]": "MI1301EX",
              "valueCodes[Tid]": "2012"}  # fmt: skip

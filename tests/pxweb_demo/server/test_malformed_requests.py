@@ -11,9 +11,9 @@ import httpx
 import orjson
 import pytest
 
-from ingest.paths import demo_snapshot_dir
-from ingest.server import DemoServer, start_server
-from tests.ingest.server.conftest import client
+from pxweb_demo.paths import demo_snapshot_dir
+from pxweb_demo.server import DemoServer, start_server
+from tests.pxweb_demo.server.conftest import client
 
 
 def raw_request(server: DemoServer, head: str, body: bytes = b"") -> tuple[int, dict, bytes]:

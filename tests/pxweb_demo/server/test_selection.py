@@ -6,8 +6,8 @@ import httpx
 import numpy as np
 import pytest
 
-from ingest.server import DemoServer
-from tests.ingest.server.helpers import cell, codes
+from pxweb_demo.server import DemoServer
+from tests.pxweb_demo.server.helpers import cell, codes
 
 
 def get(v2: httpx.Client, table: str, **sel: str) -> dict:

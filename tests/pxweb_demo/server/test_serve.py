@@ -1,4 +1,4 @@
-"""`python -m ingest.server`: prints one line with the URL, serves, stops cleanly on SIGTERM."""
+"""`cleantech serve-demo`: prints one line with the URL, serves, stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import signal
 import subprocess
 import sys
 
-from tests.ingest.server.conftest import client
+from tests.pxweb_demo.server.conftest import client
 
 
 def test_serve_prints_url_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ingest.server", "--port", "0"],
+        [sys.executable, "-m", "cleantech", "serve-demo", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

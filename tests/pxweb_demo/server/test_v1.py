@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ingest.server import DemoServer
-from tests.ingest.server.helpers import cell, codes
+from pxweb_demo.server import DemoServer
+from tests.pxweb_demo.server.helpers import cell, codes
 
 EGSS = "/MI/MI1301/MI1301D/MI1301T04"
 RAMS = "/AM/AM0207/AM0207K/DagSNI07KonK"

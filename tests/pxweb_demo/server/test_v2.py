@@ -7,9 +7,9 @@ import json
 import httpx
 import pytest
 
-from ingest.server import DemoServer
+from pxweb_demo.server import DemoServer
 from tests.conftest import FIXTURES
-from tests.ingest.server.helpers import cell, codes
+from tests.pxweb_demo.server.helpers import cell, codes
 
 TABLE_KEYS = [
     "id", "label", "description", "sortCode", "updated", "firstPeriod", "lastPeriod", "category",
