@@ -12,11 +12,28 @@ import ipaddress
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 from cleantech import layout as paths
+from cleantech.core.dbt_runner import dbt_build, mart_answers
+from cleantech.core.lock import LockFailed, WarehouseLocked, WriterLock
+from cleantech.core.pipeline import run_pipeline
+from cleantech.core.publish import is_published_file
+from cleantech.orchestration import airflow_support as af
+from cleantech.outputs.export import export_parquet
+from cleantech.outputs.report import build_report
+from ingest import load
+from ingest.catalog import load_catalog
+from ingest.datasets import check_target, fetch_table, ingest_all
 from ingest.errors import one_line
+from ingest.jsonstat import parse, read_document
+from ingest.pxweb.client import PxWebClient
+from ingest.pxweb.guard import check_base_url
+from pxweb_demo.generate import generate
+from pxweb_demo.paths import demo_snapshot_dir
+from pxweb_demo.server import serve
 
 
 class CliError(Exception):
@@ -100,7 +117,6 @@ def _is_expression(code: str) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ingest.datasets import ingest_all
 
     db = _target_db(args)
     catalog = _catalog(args)
@@ -146,7 +162,6 @@ def _target_db(args: argparse.Namespace) -> Path:
 def refuse_published(db: Path) -> None:
     """Refuse the published warehouse (or any file carrying the published mark) as a target:
     only an audited pipeline build replaces it, and a writer would block its readers."""
-    from cleantech.core.publish import is_published_file
 
     if is_published_file(db, paths.published_path()):
         raise CliError(
@@ -176,7 +191,6 @@ def writer_lock(db: Path, command: str) -> Iterator[None]:
     the warehouse folder or is the staging file: a pipeline run then never publishes a load it did
     not audit, and never silently discards one by re-copying staging. Waits up to
     `CLEANTECH_LOCK_TIMEOUT` seconds, then fails with one line."""
-    from cleantech.core.lock import LockFailed, WarehouseLocked, WriterLock
 
     target = db.resolve()
     inside = target.is_relative_to(paths.warehouse_dir().resolve())
@@ -229,8 +243,6 @@ def _print_ingest_summary(results, db: Path) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from ingest.datasets import fetch_table
-    from ingest.pxweb.guard import check_base_url
 
     try:
         check_base_url(args.base_url)
@@ -257,11 +269,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_load_file(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
-    from ingest import load
-    from ingest.datasets import check_target
-    from ingest.jsonstat import parse, read_document
 
     db = Path(args.db) if args.db else paths.staging_path()
     try:
@@ -296,7 +303,6 @@ def cmd_load_file(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_demo(args: argparse.Namespace) -> int:
-    from pxweb_demo.server import serve
 
     if args.control:
         warn_if_exposed(args.host)
@@ -313,7 +319,6 @@ def cmd_serve_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
-    from ingest.pxweb.client import PxWebClient
 
     if args.past_days is not None and args.past_days < 0:
         raise CliError(f"--past-days must be 0 or more, not {args.past_days}")
@@ -359,14 +364,12 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from cleantech.core.pipeline import run_pipeline
 
     run_pipeline(source=args.source, full_refresh=args.full_refresh, base_url=args.base_url)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from cleantech.outputs.report import build_report
 
     db = Path(args.db) if args.db else paths.published_path()
     if not db.exists():
@@ -379,7 +382,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from cleantech.outputs.export import export_parquet
 
     db = Path(args.db) if args.db else paths.published_path()
     check_duckdb_file(db)
@@ -389,7 +391,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_answers(args: argparse.Namespace) -> int:
-    from cleantech.core.dbt_runner import mart_answers
 
     db = Path(args.db) if args.db else paths.published_path()
     if not db.is_file():
@@ -400,7 +401,6 @@ def cmd_answers(args: argparse.Namespace) -> int:
 
 
 def cmd_dbt_build(args: argparse.Namespace) -> int:
-    from cleantech.core.dbt_runner import dbt_build, mart_answers
 
     db = Path(args.db)
     if not db.is_file():
@@ -414,8 +414,6 @@ def cmd_dbt_build(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_generate(args: argparse.Namespace) -> int:
-    from pxweb_demo.generate import generate
-    from pxweb_demo.paths import demo_snapshot_dir
 
     for path in generate(Path(args.out_dir) if args.out_dir else demo_snapshot_dir()):
         print(f"{path.stat().st_size:>9,d}  {path}")
@@ -423,7 +421,6 @@ def cmd_demo_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
-    from cleantech.orchestration import airflow_support as af
 
     if args.airflow_command == "pool":
         af.ensure_pool()
@@ -455,7 +452,6 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 
 
 def _catalog(args: argparse.Namespace):
-    from ingest.catalog import load_catalog
 
     return load_catalog(args.catalog) if getattr(args, "catalog", None) else load_catalog()
 

@@ -11,9 +11,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+from tqdm import tqdm
+
+from ingest import load
 from ingest.catalog import Catalog, load_catalog
 from ingest.errors import one_line as _one_line
-from ingest.pxweb.models import parse_updated
+from ingest.jsonstat import parse
+from ingest.pxweb.client import PxWebClient
+from ingest.pxweb.errors import SourceUnreachable
+from ingest.pxweb.models import parse_updated, same_vintage
+from ingest.response_check import check_response, requested_cells
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +62,8 @@ class SourceChanged(IngestFailed):
     """The source published a new vintage while a split query was being fetched."""
 
 
-def same_vintage(a: str | datetime | None, b: str | datetime | None) -> bool:
-    """True when two `updated` values name the same instant (None never matches)."""
-    da = a if isinstance(a, datetime) else parse_updated(a)
-    db = b if isinstance(b, datetime) else parse_updated(b)
-    return da is not None and db is not None and da == db
-
-
 def check_target(db: Path | str, dataset: str) -> None:
     """Raise ValueError for a dataset name or DuckDB file name the raw layer cannot use."""
-    from ingest import load
 
     load.check_dataset_name(dataset)
     _check_db_name(db)
@@ -102,7 +102,6 @@ def fetch_table(
     `client` (a PxWebClient for this base URL and api) is used as is and not closed; without it
     one is made with `client_options` (e.g. max_retries, backoff, timeout). Raises IngestFailed.
     """
-    from ingest.pxweb.client import PxWebClient
 
     db = Path(db)
     try:
@@ -135,8 +134,6 @@ def _fetch_with(
     is_demo: bool,
     progress: bool,
 ) -> IngestResult:
-    from ingest import load
-    from ingest.jsonstat import parse
 
     started = time.monotonic()
     requests0, bytes0 = client.stats.requests, client.stats.bytes
@@ -238,7 +235,6 @@ def _current_rows(
     None (fetch again) when the table is missing, came from another source table or vintage, or
     its cells differ from the plan's (the selection changed since the last load).
     """
-    import duckdb
 
     if not db.exists():
         return None
@@ -294,9 +290,6 @@ def _has_datasets_table(con: Any) -> bool:
 def _fetch_parts(client, table_id, plan, dataset, progress, parse) -> Iterable:
     """Parse each response of a split query as it arrives (checked against its request), with a
     progress bar on a terminal."""
-    from tqdm import tqdm
-
-    from ingest.response_check import check_response, requested_cells
 
     with tqdm(
         total=len(plan.requests),
@@ -373,10 +366,6 @@ def ingest_all(
     src = catalog.source(source)
     url = (base_url or src.base_url).rstrip("/")
     _check_db_name(db)
-
-    from ingest import load
-    from ingest.pxweb.client import PxWebClient
-    from ingest.pxweb.errors import SourceUnreachable
 
     Path(db).parent.mkdir(parents=True, exist_ok=True)
     results: list[IngestResult] = []

@@ -40,8 +40,14 @@ from typing import Any
 import duckdb
 
 from cleantech import layout as paths
+from cleantech.core.dbt_runner import dbt_build
 from cleantech.core.lock import LockFailed, WarehouseLocked, WriterLock
 from cleantech.core.publish import next_path, publish, unmark_published, wal_path
+from cleantech.outputs.export import export_parquet
+from cleantech.outputs.report import build_report
+from expectations.runner import run_gate
+from ingest.catalog import load_catalog
+from ingest.datasets import ingest_all
 from ingest.errors import one_line
 from ingest.sql import qualified
 
@@ -393,7 +399,6 @@ def run_pipeline(
             pause_point("audit")
             try:
                 result.counts = table_counts(staging)
-                from expectations.runner import run_gate
 
                 gate = run_gate(staging, report_dir=report_dir_for(published))
             except Exception as exc:
@@ -457,8 +462,6 @@ def publish_extras(published: Path, say: Callable[[str], None] = print) -> None:
 
     They read the published file read-only, outside the writer lock; a failure here says so in one
     line without pretending the (already published) warehouse failed."""
-    from cleantech.outputs.export import export_parquet
-    from cleantech.outputs.report import build_report
 
     try:
         report = build_report(published, paths.report_html_path(published))
@@ -478,7 +481,6 @@ class _Stop(Exception):
 
 def _checked_catalog(source: str, datasets: list[str] | None) -> Any:
     """The catalog, with the source and the datasets checked (before the lock and the run log)."""
-    from ingest.catalog import load_catalog
 
     try:
         catalog = load_catalog()
@@ -500,7 +502,6 @@ def _ingest(
     datasets: list[str] | None,
 ) -> None:
     """All datasets through one `ingest_all` (one client, one rate limiter, one /config call)."""
-    from ingest.datasets import ingest_all
 
     def record(r: Any) -> None:
         result.ingest.append(
@@ -536,7 +537,6 @@ def _ingest(
 def _dbt(staging: Path, full_refresh: bool, say: Callable[[str], None]) -> str | None:
     """Run dbt build on the staging file; return a one-line error instead of raising, so the gate
     can still audit (and report) what was built."""
-    from cleantech.core.dbt_runner import dbt_build
 
     try:
         res = dbt_build(staging, full_refresh=full_refresh, quiet=True)

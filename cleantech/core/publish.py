@@ -17,9 +17,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ingest.sql import existing_tables, qualified, quote_literal, split_qualified
+import duckdb
 
-# duckdb is imported inside the functions: the Airflow DAG processor imports this module.
+from ingest.sql import existing_tables, qualified, quote_literal, split_qualified
 
 # Tables a publishable warehouse must hold (the analyst-facing marts, DESIGN "Published warehouse").
 REQUIRED_TABLES: tuple[str, ...] = (
@@ -46,7 +46,6 @@ class PublishFailed(RuntimeError):
 
 def mark_published(db: Path, published: Path) -> None:
     """Write the published mark (when and where) into `db`, the build about to be published."""
-    import duckdb
 
     con = duckdb.connect(str(db))
     try:
@@ -67,7 +66,6 @@ def mark_published(db: Path, published: Path) -> None:
 
 def unmark_published(db: Path) -> None:
     """Drop the published mark from `db` (a staging copy of the published file), if it has one."""
-    import duckdb
 
     if not has_published_mark(db):
         return
@@ -81,7 +79,6 @@ def unmark_published(db: Path) -> None:
 def has_published_mark(db: Path) -> bool:
     """True when `db` is a DuckDB file that carries the published mark (False when it cannot be
     opened read-only: missing, not DuckDB, or held by a writer, which is then not published)."""
-    import duckdb
 
     db = Path(db)
     try:
@@ -128,7 +125,6 @@ def next_path(published: Path) -> Path:
 
 def checkpoint(db: Path) -> None:
     """Fold the WAL into the database file and close it, so the file alone is complete."""
-    import duckdb
 
     con = duckdb.connect(str(db))
     try:
@@ -141,7 +137,6 @@ def checkpoint(db: Path) -> None:
 
 def verify(db: Path, required: Iterable[str] = REQUIRED_TABLES) -> dict[str, int]:
     """Open `db` read-only and count the rows of each required table; raise PublishFailed if any is missing."""
-    import duckdb
 
     counts: dict[str, int] = {}
     try:
@@ -166,7 +161,6 @@ def verify(db: Path, required: Iterable[str] = REQUIRED_TABLES) -> dict[str, int
 
 def inventory(db: Path) -> dict[str, int]:
     """Every table (with its row count) and view (count -1) of `db`, opened read-only."""
-    import duckdb
 
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -190,7 +184,6 @@ def inventory(db: Path) -> dict[str, int]:
 
 def storage_version(db: Path) -> str:
     """The storage version DuckDB reports for the file `db` (e.g. 'v1.4.0+'), opened read-only."""
-    import duckdb
 
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -207,7 +200,6 @@ def write_in_storage_version(
     source: Path, target: Path, version: str = PUBLISHED_STORAGE_VERSION
 ) -> None:
     """Copy every schema, table and view of `source` into a new file `target` in storage `version`."""
-    import duckdb
 
     for stale in (target, wal_path(target)):
         stale.unlink(missing_ok=True)

@@ -19,6 +19,10 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from ingest.catalog import load_catalog
+from ingest.pxweb.aio import fetch_table_updated
+from ingest.pxweb.models import same_vintage
+
 log = logging.getLogger(__name__)
 
 WATERMARK_PREFIX = "updated:"
@@ -98,8 +102,6 @@ class PxWebTableUpdatedTrigger(BaseEventTrigger):
         return changes
 
     def _targets(self) -> list[tuple[str, str, str, str, str | None]]:
-        from ingest.catalog import load_catalog
-
         # Read each poll: a table added to the catalog is watched without a restart.
         catalog = load_catalog()
         src = catalog.source(self.source)  # applies PXWEB_BASE_URL
@@ -109,8 +111,6 @@ class PxWebTableUpdatedTrigger(BaseEventTrigger):
         ]
 
     async def _fetch_updated(self, base_url: str, api: str, table: str, lang: str | None):
-        from ingest.pxweb.aio import fetch_table_updated
-
         try:
             return await fetch_table_updated(base_url, api, table, lang=lang, timeout=self.timeout)
         except Exception as exc:  # a flaky source must not kill the watcher: try next poll
@@ -139,6 +139,4 @@ class PxWebTableUpdatedTrigger(BaseEventTrigger):
 
 def _same(a: str, b: str) -> bool:
     """Same instant (timezone-aware comparison), else plain string equality."""
-    from ingest.datasets import same_vintage
-
     return same_vintage(a, b) or a == b

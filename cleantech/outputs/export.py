@@ -21,6 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow.parquet as pq
+
 from ingest.sql import qualified, quote_literal
 from ingest.tempfiles import make_temp
 
@@ -55,7 +58,6 @@ def vintage_metadata(con: Any, tables: list[str]) -> dict[str, str]:
 
 def export_parquet(db: Path, out_dir: Path) -> list[Path]:
     """Write every table in schema `marts` of `db` (opened read-only) to `out_dir/<table>.parquet`."""
-    import duckdb
 
     db, out_dir = Path(db), Path(out_dir)
     if not db.exists():
@@ -107,7 +109,6 @@ def _write_one(con: Any, table: str, target: Path, meta: dict[str, str]) -> None
 
 def read_export_metadata(path: Path) -> dict[str, str]:
     """The `cleantech.*` key-value metadata of an exported Parquet file, without the prefix."""
-    import pyarrow.parquet as pq
 
     raw = pq.read_metadata(path).metadata or {}
     out = {}

@@ -14,10 +14,16 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
 from cleantech.outputs import report_template as tpl
 from ingest.tempfiles import make_temp
 
-if TYPE_CHECKING:  # heavy imports stay inside functions (the DAG processor imports this module)
+if TYPE_CHECKING:  # pandas (1.0 s to import, `python -X importtime`) only where a chart needs it
     import pandas as pd
 
 TITLE = "Cleantech in Sweden's counties"
@@ -104,7 +110,6 @@ def _relation_columns(con: Any, schema: str, name: str) -> list[str]:
 
 def load_report_data(db: Path) -> ReportData:
     """Query the marts (and the vintage) of the warehouse file `db`, opened read-only."""
-    import duckdb
 
     if not Path(db).exists():
         raise FileNotFoundError(
@@ -163,7 +168,6 @@ def _read_vintage(con: Any) -> tuple[pd.DataFrame, bool]:
 
 def render_report(data: ReportData, *, source_name: str = "cleantech.duckdb") -> str:
     """The report page as one HTML string (plotly.js inline)."""
-    from plotly.offline import get_plotlyjs
 
     facts = data.facts
     counties = facts[facts["is_county"].fillna(False).astype(bool)].copy()
@@ -253,7 +257,6 @@ def _layout(fig: Any, **kw: Any) -> Any:
 
 def _county_colors(counties: pd.DataFrame) -> dict[str, str]:
     """One colour per county in every chart; the largest employers get the most distinct ones."""
-    from plotly.colors import qualitative
 
     palette = list(qualitative.D3) + [c for c in qualitative.Dark24 if c not in qualitative.D3]
     have = counties[counties["employed"].notna()]
@@ -265,7 +268,6 @@ def _county_colors(counties: pd.DataFrame) -> dict[str, str]:
 
 
 def _fig_over_time(counties: pd.DataFrame, measure: str, colors: dict[str, str]) -> Any:
-    import plotly.graph_objects as go
 
     label = MEASURE_LABELS[measure]
     latest = counties[counties[measure].notna()]
@@ -313,7 +315,6 @@ def _growth_window(growth: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
 
 
 def _fig_growth(growth: pd.DataFrame, start: int, end: int) -> Any:
-    import plotly.graph_objects as go
 
     wide = growth.pivot_table(
         index="region", columns="measure", values="pct_change", aggfunc="first"
@@ -350,8 +351,6 @@ def _fig_growth(growth: pd.DataFrame, start: int, end: int) -> Any:
 
 
 def _fig_rankings(counties: pd.DataFrame, year: int) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
     rows = counties[counties["year"] == year]
     fig = make_subplots(
@@ -390,8 +389,6 @@ def _latest_with(frame: pd.DataFrame, column: str) -> int | None:
 
 
 def _fig_shares(counties: pd.DataFrame) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
     share_col, per1000_col = SHARE, PER_1000
     y_share, y_per = _latest_with(counties, share_col), _latest_with(counties, per1000_col)
@@ -445,7 +442,6 @@ def _fig_shares(counties: pd.DataFrame) -> Any:
 
 
 def _fig_share_over_time(counties: pd.DataFrame, colors: dict[str, str]) -> Any:
-    import plotly.graph_objects as go
 
     column = SHARE
     have = counties[counties[column].notna()]

@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 
 from pxweb_demo.server.model import NO_STATUS, Table, dimensions_from_metadata
+from pxweb_demo.server.selection import resolve_cells
 
 DATA_FILES = ("data.json", "data.json.gz")
 
@@ -166,8 +167,6 @@ class Snapshot:
 
 def apply_overlay(table: Table, overlay: Overlay) -> None:
     """Apply a touch to a loaded table in place."""
-    from pxweb_demo.server.selection import resolve_cells
-
     # Resolve every cell first, so a bad selection leaves the table untouched.
     edits = [(np.ix_(*resolve_cells(table, c.get("selection") or {})), c) for c in overlay.cells]
     for grid, cell in edits:
