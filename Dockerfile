@@ -29,6 +29,8 @@ RUN uv export --frozen --no-dev --no-hashes --no-emit-project --format requireme
 #    dbt project, demo snapshot). The triggerer imports `cleantech.orchestration.watcher` from here.
 COPY --chown=airflow:0 ingest ./ingest
 COPY --chown=airflow:0 expectations ./expectations
+COPY --chown=airflow:0 cleantech ./cleantech
+COPY --chown=airflow:0 pxweb_demo ./pxweb_demo
 COPY --chown=airflow:0 dbt_project ./dbt_project
 COPY --chown=airflow:0 dags ./dags
 COPY --chown=airflow:0 catalog.yml ./

@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from cleantech.layout import REPO_ROOT
+from cleantech.layout import REPO_ROOT, dbt_artifacts_dir
 from ingest.errors import one_line
 
 PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -71,9 +71,8 @@ class DbtResult:
 
 
 def artifacts_dir(db: Path) -> Path:
-    """The folder holding dbt's target/ and logs/ for one warehouse file (beside the file)."""
-    db = Path(db).resolve()
-    return db.parent / f".{db.name}.dbt"
+    """The folder holding dbt's target/ and logs/ for one warehouse file (`layout.dbt_artifacts_dir`)."""
+    return dbt_artifacts_dir(db)
 
 
 def dbt_build(

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from cleantech.layout import Layout
+
 DEFAULT_TIMEOUT_S = 600.0
 
 
@@ -42,8 +44,8 @@ class LockFailed(RuntimeError):
 
 
 def lock_path_for(published: Path) -> Path:
-    """The lock file beside a published warehouse file (`cleantech.duckdb` → `cleantech.duckdb.lock`)."""
-    return published.with_name(published.name + ".lock")
+    """The lock file beside a published warehouse file (`Layout.lock`)."""
+    return Layout(published).lock
 
 
 def default_timeout() -> float:

@@ -43,6 +43,7 @@ from cleantech import layout as paths
 from cleantech.core.dbt_runner import dbt_build
 from cleantech.core.lock import LockFailed, WarehouseLocked, WriterLock
 from cleantech.core.publish import next_path, publish, unmark_published, wal_path
+from cleantech.layout import Layout
 from cleantech.outputs.export import export_parquet
 from cleantech.outputs.report import build_report
 from expectations.runner import run_gate
@@ -141,18 +142,18 @@ class PipelineResult:
 
 
 def staging_for(published: Path) -> Path:
-    """The staging build for a published file (`CLEANTECH_STAGING` overrides)."""
-    return paths.staging_path(published)
+    """The staging build for a published file (`Layout.staging`)."""
+    return Layout(published).staging
 
 
 def report_dir_for(published: Path) -> Path:
-    """Where the quality report (GX Data Docs) of each run is written."""
-    return published.parent / "quality"
+    """Where the quality report of each run is written (`Layout.quality_dir`)."""
+    return Layout(published).quality_dir
 
 
 def run_log_for(published: Path) -> Path:
-    """The JSON-lines run log beside the published file."""
-    return published.with_name(published.stem + ".runs.jsonl")
+    """The JSON-lines run log beside the published file (`Layout.run_log`)."""
+    return Layout(published).run_log
 
 
 # ----------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from cleantech.layout import Layout, wal_path
 from ingest.sql import existing_tables, qualified, quote_literal, split_qualified
 
 # Tables a publishable warehouse must hold (the analyst-facing marts, DESIGN "Published warehouse").
@@ -113,14 +114,9 @@ def is_published_file(db: Path, published: Path) -> bool:
     return has_published_mark(db)
 
 
-def wal_path(db: Path) -> Path:
-    """DuckDB's write-ahead log beside a database file."""
-    return db.with_name(db.name + ".wal")
-
-
 def next_path(published: Path) -> Path:
-    """The hidden copy beside `published` that `publish` swaps into place (same filesystem)."""
-    return published.with_name(f".{published.name}.next")
+    """The hidden copy beside `published` that `publish` swaps into place (`Layout.next_file`)."""
+    return Layout(published).next_file
 
 
 def checkpoint(db: Path) -> None:

@@ -164,6 +164,14 @@ def test_dockerfile_extends_the_official_image_at_our_airflow_version():
     )
     assert "uv export --frozen" in text  # dependencies from the lock
     assert "pip install --no-cache-dir --no-deps -e ." in text  # the project itself
-    for path in ("ingest", "expectations", "dbt_project", "dags", "catalog.yml"):
+    for path in (
+        "ingest",
+        "expectations",
+        "cleantech",
+        "pxweb_demo",
+        "dbt_project",
+        "dags",
+        "catalog.yml",
+    ):
         assert f"COPY --chown=airflow:0 {path} " in text, path
         assert (ROOT / path).exists()
