@@ -31,6 +31,7 @@ from ingest.errors import one_line
 from ingest.jsonstat import parse, read_document
 from ingest.pxweb.client import PxWebClient
 from ingest.pxweb.guard import check_base_url
+from ingest.pxweb.limits import DEFAULT_MAX_CALLS, DEFAULT_MAX_CELLS, DEFAULT_TIME_WINDOW
 from pxweb_demo.generate import generate
 from pxweb_demo.paths import demo_snapshot_dir
 from pxweb_demo.server import serve
@@ -533,9 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="enable the /_control endpoints (fault injection, touch, reload) for tests and demos",
     )
     p.add_argument("--snapshot", help="snapshot folder (default: pxweb_demo/snapshot)")
-    p.add_argument("--max-cells", type=int, default=150_000)
-    p.add_argument("--max-calls", type=int, default=30)
-    p.add_argument("--time-window", type=float, default=10.0)
+    p.add_argument("--max-cells", type=int, default=DEFAULT_MAX_CELLS)
+    p.add_argument("--max-calls", type=int, default=DEFAULT_MAX_CALLS)
+    p.add_argument("--time-window", type=float, default=DEFAULT_TIME_WINDOW)
     p.set_defaults(func=cmd_serve_demo)
 
     p = sub.add_parser("tables", help="search a source's tables, or inspect one with --table")

@@ -13,10 +13,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ingest.pxweb.limits import (
+    DEFAULT_MAX_CALLS,
+    DEFAULT_MAX_CELLS,
+    DEFAULT_MAX_VALUES_V1,
+    DEFAULT_TIME_WINDOW,
+)
 from pxweb_demo.paths import demo_snapshot_dir
 from pxweb_demo.server import control, v1, v2
 from pxweb_demo.server.faults import FaultPlan, Faults
-from pxweb_demo.server.limits import Limits, Verdict
+from pxweb_demo.server.limits import ServerLimits, Verdict
 from pxweb_demo.server.responses import (
     V1_TOO_MANY_REQUESTS,
     ApiError,
@@ -180,7 +186,7 @@ def _call(fn: Any) -> Response:
         return problem(500, "Internal server error", f"{type(e).__name__}: {e}")
 
 
-def rate_headers(verdict: Verdict, limits: Limits) -> dict[str, str]:
+def rate_headers(verdict: Verdict, limits: ServerLimits) -> dict[str, str]:
     """AspNetCoreRateLimit-style headers (X-Rate-Limit-*), plus Retry-After when refused."""
     window = limits.time_window
     reset = datetime.now(UTC) + timedelta(seconds=verdict.retry_after or window)
@@ -194,7 +200,7 @@ def rate_headers(verdict: Verdict, limits: Limits) -> dict[str, str]:
     return headers
 
 
-def rate_limited(api: str, verdict: Verdict, limits: Limits) -> Response:
+def rate_limited(api: str, verdict: Verdict, limits: ServerLimits) -> Response:
     """The 429 answer: v1's {"error": …} body, or a problem+json body on v2."""
     if api == "api/v1":
         return v1_error(429, V1_TOO_MANY_REQUESTS)
@@ -263,7 +269,7 @@ class DemoServer:
         return self.state.faults
 
     @property
-    def limits(self) -> Limits:
+    def limits(self) -> ServerLimits:
         """The live limits (change with set_limits)."""
         return self.state.limits
 
@@ -276,7 +282,7 @@ class DemoServer:
         """Empty the request log."""
         self.state.clear_log()
 
-    def set_limits(self, **changes: Any) -> Limits:
+    def set_limits(self, **changes: Any) -> ServerLimits:
         """Change max_cells, max_values_v1, max_calls or time_window while running."""
         return self.state.set_limits(**changes)
 
@@ -315,10 +321,10 @@ def start_server(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    max_cells: int = 150_000,
-    max_values_v1: int = 100_000,
-    max_calls: int = 30,
-    time_window: float = 10.0,
+    max_cells: int = DEFAULT_MAX_CELLS,
+    max_values_v1: int = DEFAULT_MAX_VALUES_V1,
+    max_calls: int = DEFAULT_MAX_CALLS,
+    time_window: float = DEFAULT_TIME_WINDOW,
     control: bool = False,
 ) -> DemoServer:
     """Start the demo PxWeb server in a background thread (port 0 = any free port); `control`
@@ -326,7 +332,7 @@ def start_server(
     root = Path(snapshot_dir) if snapshot_dir is not None else demo_snapshot_dir()
     if not (root / "tables").is_dir():
         raise FileNotFoundError(f"not a snapshot folder (no tables/): {root}")
-    limits = Limits(max_cells, max_values_v1, max_calls, float(time_window))
+    limits = ServerLimits(max_cells, max_values_v1, max_calls, float(time_window))
     state = ServerState(root, limits)
     state.control = control
     httpd = _HTTPServer((host, port), state)

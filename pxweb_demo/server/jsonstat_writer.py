@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from pxweb_demo.server.model import NO_STATUS, Dimension, Table
+from pxweb_demo.server.model import NO_STATUS, CubeDimension, Table
 
 
 def values_to_list(values: np.ndarray) -> list[Any]:
@@ -34,7 +34,7 @@ def status_to_object(status: np.ndarray, symbols: list[str]) -> dict[str, str] |
     return {str(i): symbols[int(flat[i])] for i in hits.tolist()}
 
 
-def dimension_doc(dim: Dimension, idx: np.ndarray) -> dict[str, Any]:
+def dimension_doc(dim: CubeDimension, idx: np.ndarray) -> dict[str, Any]:
     """The json-stat2 `dimension[X]` object for the selected positions of one dimension."""
     codes = [dim.codes[i] for i in idx.tolist()]
     category: dict[str, Any] = {
@@ -53,7 +53,7 @@ def dimension_doc(dim: Dimension, idx: np.ndarray) -> dict[str, Any]:
 
 def dataset_doc(
     table: Table,
-    kept: list[tuple[Dimension, np.ndarray]],
+    kept: list[tuple[CubeDimension, np.ndarray]],
     values: np.ndarray,
     status: np.ndarray,
 ) -> dict[str, Any]:

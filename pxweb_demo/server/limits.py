@@ -1,4 +1,6 @@
-"""Server limits (cells, calls per window) and an IP-independent sliding-window rate limiter."""
+"""Server limits (cells, calls per window) and an IP-independent sliding-window call counter.
+
+Named `ServerLimits` / `CallWindow` so they do not shadow the client's `Limits` / `RateLimiter`."""
 
 from __future__ import annotations
 
@@ -9,15 +11,24 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from ingest.pxweb.limits import (
+    DEFAULT_MAX_CALLS,
+    DEFAULT_MAX_CELLS,
+    DEFAULT_MAX_VALUES_V1,
+    DEFAULT_TIME_WINDOW,
+)
+
 
 @dataclass
-class Limits:
+class ServerLimits:
     """The limits the server enforces and announces in /config and ?config."""
 
-    max_cells: int = 150_000
-    max_values_v1: int = 100_000
-    max_calls: int = 30
-    time_window: float = 10.0
+    # Defaults from the client's limits module: the server announces what SCB documents, which is
+    # what the client assumes for a server that announces nothing.
+    max_cells: int = DEFAULT_MAX_CELLS
+    max_values_v1: int = DEFAULT_MAX_VALUES_V1
+    max_calls: int = DEFAULT_MAX_CALLS
+    time_window: float = DEFAULT_TIME_WINDOW
 
     def to_dict(self) -> dict[str, float]:
         """The limits as a JSON-able dict."""
@@ -38,10 +49,10 @@ class Verdict:
         return str(max(1, math.ceil(self.retry_after))) if not self.allowed else "0"
 
 
-class RateLimiter:
+class CallWindow:
     """At most `max_calls` accepted calls in any `time_window` seconds (refused calls don't count)."""
 
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limits: ServerLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self._clock = clock
         self._calls: deque[float] = deque()

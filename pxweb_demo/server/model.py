@@ -12,7 +12,7 @@ NO_STATUS = 0
 
 
 @dataclass
-class Dimension:
+class CubeDimension:
     """One variable of a table: codes in table order, labels, units and elimination rules."""
 
     code: str
@@ -46,7 +46,7 @@ class Table:
     id: str
     info: dict[str, Any]
     metadata: dict[str, Any]
-    dims: list[Dimension]
+    dims: list[CubeDimension]
     values: np.ndarray  # float64, shape = dim sizes, NaN where missing
     status: np.ndarray  # uint8, same shape, index into `symbols`
     symbols: list[str]
@@ -69,7 +69,7 @@ class Table:
         paths = self.info.get("paths") or [[]]
         return [p["id"] for p in paths[0]] + [self.matrix]
 
-    def dim(self, code: str) -> Dimension | None:
+    def dim(self, code: str) -> CubeDimension | None:
         """The dimension with this code (case-insensitive), or None."""
         low = code.lower()
         for d in self.dims:
@@ -84,7 +84,7 @@ class Table:
         return self.symbols.index(symbol)
 
 
-def dimensions_from_metadata(metadata: dict[str, Any]) -> list[Dimension]:
+def dimensions_from_metadata(metadata: dict[str, Any]) -> list[CubeDimension]:
     """Build the dimensions of a json-stat2 metadata document (SCB shape)."""
     time_ids = set(metadata.get("role", {}).get("time", []))
     dims = []
@@ -102,7 +102,7 @@ def dimensions_from_metadata(metadata: dict[str, Any]) -> list[Dimension]:
         ext = dict(d.get("extension") or {})
         data_ext = {k: v for k, v in ext.items() if k != "codelists"}
         dims.append(
-            Dimension(
+            CubeDimension(
                 code=code,
                 label=d.get("label", code),
                 codes=codes,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pxweb_demo.server.model import NO_STATUS, Dimension, Table
+from pxweb_demo.server.model import NO_STATUS, CubeDimension, Table
 
 _TOP = re.compile(r"^(top|bottom)\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$", re.IGNORECASE)
 _RANGE = re.compile(r"^range\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)$", re.IGNORECASE)
@@ -25,7 +25,7 @@ class SelectionError(Exception):
         self.variable = variable
 
 
-def _code_index(dim: Dimension, code: str) -> int:
+def _code_index(dim: CubeDimension, code: str) -> int:
     try:
         return dim.index[code]
     except KeyError:
@@ -34,7 +34,7 @@ def _code_index(dim: Dimension, code: str) -> int:
         ) from None
 
 
-def _wildcard(dim: Dimension, expr: str) -> list[int]:
+def _wildcard(dim: CubeDimension, expr: str) -> list[int]:
     if expr.count("*") > 2:
         raise SelectionError("Illegal selection expression", f"At most two wildcards: '{expr}'")
     pattern = re.compile(
@@ -43,7 +43,7 @@ def _wildcard(dim: Dimension, expr: str) -> list[int]:
     return [i for i, c in enumerate(dim.codes) if pattern.fullmatch(c)]
 
 
-def _top_bottom(dim: Dimension, kind: str, n: int, offset: int) -> list[int]:
+def _top_bottom(dim: CubeDimension, kind: str, n: int, offset: int) -> list[int]:
     # TOP on a time variable means the latest periods (PxWebApi TopExpression); the result is
     # returned in table order (ascending), like every other selection.
     order = list(range(dim.size))
@@ -53,7 +53,7 @@ def _top_bottom(dim: Dimension, kind: str, n: int, offset: int) -> list[int]:
     return order[offset : offset + n]
 
 
-def resolve_expression(dim: Dimension, expr: str) -> list[int]:
+def resolve_expression(dim: CubeDimension, expr: str) -> list[int]:
     """Positions selected by one value-code expression (code, wildcard or function)."""
     e = expr.strip()
     if not e:
@@ -78,7 +78,7 @@ def resolve_expression(dim: Dimension, expr: str) -> list[int]:
     return [_code_index(dim, e)]
 
 
-def resolve_values(dim: Dimension, exprs: list[str]) -> np.ndarray:
+def resolve_values(dim: CubeDimension, exprs: list[str]) -> np.ndarray:
     """Sorted unique positions selected by a list of expressions; none selected is an error."""
     picked: set[int] = set()
     for e in exprs:
@@ -98,12 +98,12 @@ def resolve_values(dim: Dimension, exprs: list[str]) -> np.ndarray:
 class DimPlan:
     """What happens to one dimension: selected positions, an elimination value, or a sum."""
 
-    dim: Dimension
+    dim: CubeDimension
     mode: Literal["select", "code", "sum"]
     idx: np.ndarray
 
 
-def eliminate(dim: Dimension) -> DimPlan:
+def eliminate(dim: CubeDimension) -> DimPlan:
     """Eliminate a dimension: its elimination value when it has one, else the sum over it."""
     if dim.elimination_code in dim.index:
         return DimPlan(dim, "code", np.array([dim.index[str(dim.elimination_code)]]))
@@ -167,7 +167,7 @@ def cell_count(plans: list[DimPlan]) -> int:
 
 def slice_cube(
     table: Table, plans: list[DimPlan]
-) -> tuple[list[tuple[Dimension, np.ndarray]], np.ndarray, np.ndarray]:
+) -> tuple[list[tuple[CubeDimension, np.ndarray]], np.ndarray, np.ndarray]:
     """Cut the cube to the plan; sums propagate missing (NULL) cells, eliminated dims disappear."""
     grid = np.ix_(*[p.idx for p in plans])
     values = table.values[grid]

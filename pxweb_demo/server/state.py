@@ -9,7 +9,7 @@ from typing import Any
 
 from pxweb_demo.paths import demo_snapshot_dir
 from pxweb_demo.server.faults import Faults
-from pxweb_demo.server.limits import Limits, RateLimiter
+from pxweb_demo.server.limits import CallWindow, ServerLimits
 from pxweb_demo.server.snapshot import Snapshot
 
 
@@ -21,11 +21,11 @@ def utc_now_iso() -> str:
 class ServerState:
     """Everything a request handler needs; shared by all handler threads."""
 
-    def __init__(self, snapshot_dir: Path, limits: Limits) -> None:
+    def __init__(self, snapshot_dir: Path, limits: ServerLimits) -> None:
         self.snapshot = Snapshot(snapshot_dir)
-        self.initial_limits = Limits(**limits.to_dict())  # type: ignore[arg-type]
+        self.initial_limits = ServerLimits(**limits.to_dict())  # type: ignore[arg-type]
         self.limits = limits
-        self.rate = RateLimiter(limits)
+        self.rate = CallWindow(limits)
         self.faults = Faults()
         self.base_url = ""  # set once the socket is bound: http://host:port
         self.control = False  # /_control endpoints answer only when started for tests
@@ -56,7 +56,7 @@ class ServerState:
         with self._lock:
             self._log.clear()
 
-    def set_limits(self, **changes: Any) -> Limits:
+    def set_limits(self, **changes: Any) -> ServerLimits:
         """Change limits at runtime (tests shrink them); unknown keys are an error."""
         for key, value in changes.items():
             if value is None:
