@@ -28,7 +28,7 @@ import duckdb
 import yaml
 
 from ingest.catalog import load_catalog
-from ingest.sql import existing_tables, qualified, split_qualified
+from ingest.sql import column_types, existing_tables, qualified, split_qualified
 from ingest.sql import quote_ident as _q
 
 # Great Expectations (5.6 s) and pandas (1.0 s, `python -X importtime`, 2026-12) are imported where
@@ -291,12 +291,7 @@ def _table_ref(suite: dict[str, Any]) -> str:
 
 def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     schema, name = split_qualified(table)
-    rows = con.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, name],
-    ).fetchall()
-    return {c: t for c, t in rows}
+    return column_types(con, schema, name)
 
 
 def _check_schema(con, suite, item, frame):  # noqa: ANN001, ARG001

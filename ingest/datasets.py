@@ -22,6 +22,7 @@ from ingest.pxweb.client import PxWebClient
 from ingest.pxweb.errors import SourceUnreachable
 from ingest.pxweb.models import parse_updated, same_vintage
 from ingest.response_check import check_response, requested_cells
+from ingest.sql import column_names, has_table
 
 log = logging.getLogger(__name__)
 
@@ -254,14 +255,7 @@ def _current_rows(
         rows = int(counted[0]) if counted else 0
         if rows != plan.cells:
             return None
-        columns = {
-            r[0]
-            for r in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'raw' "
-                "AND table_name = ?",
-                [dataset],
-            ).fetchall()
-        }
+        columns = set(column_names(con, "raw", dataset))
         planned: dict[str, set[str]] = {}
         for request in plan.requests:
             for var, codes in request.items():
@@ -280,11 +274,7 @@ def _current_rows(
 
 
 def _has_datasets_table(con: Any) -> bool:
-    return bool(
-        con.execute(
-            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = '_datasets'"
-        ).fetchone()
-    )
+    return has_table(con, "raw", "_datasets")
 
 
 def _fetch_parts(client, table_id, plan, dataset, progress, parse) -> Iterable:

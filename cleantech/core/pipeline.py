@@ -50,7 +50,7 @@ from expectations.runner import run_gate
 from ingest.catalog import load_catalog
 from ingest.datasets import ingest_all
 from ingest.errors import one_line
-from ingest.sql import qualified
+from ingest.sql import qualified, relation_names
 
 STAGES = ("prepare", "ingest", "dbt", "audit", "publish")
 
@@ -208,10 +208,11 @@ def table_counts(db: Path) -> dict[str, int]:
     """Row counts of the raw and mart tables of a warehouse file (opened read-only)."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        tables = con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_schema in ('raw', 'marts') and table_type = 'BASE TABLE' order by 1, 2"
-        ).fetchall()
+        tables = [
+            (schema, name)
+            for schema in ("marts", "raw")
+            for name in relation_names(con, schema, base_tables_only=True)
+        ]
         return {
             f"{s}.{t}": int(con.execute(f"select count(*) from {qualified(s, t)}").fetchone()[0])  # type: ignore[index]  # noqa: S608
             for s, t in tables

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from cleantech.layout import Layout, wal_path
-from ingest.sql import existing_tables, qualified, quote_literal, split_qualified
+from ingest.sql import existing_tables, has_table, qualified, quote_literal, split_qualified
 
 # Tables a publishable warehouse must hold (the analyst-facing marts, DESIGN "Published warehouse").
 REQUIRED_TABLES: tuple[str, ...] = (
@@ -89,15 +89,12 @@ def has_published_mark(db: Path) -> bool:
     except (OSError, duckdb.Error):
         return False
     try:
-        row = con.execute(
-            "select 1 from duckdb_tables() where schema_name = ? and table_name = ?",
-            [MARKER_SCHEMA, MARKER_TABLE],
-        ).fetchone()
+        found = has_table(con, MARKER_SCHEMA, MARKER_TABLE)
     except duckdb.Error:
         return False
     finally:
         con.close()
-    return row is not None
+    return found
 
 
 def is_published_file(db: Path, published: Path) -> bool:

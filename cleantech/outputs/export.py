@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from ingest.sql import qualified, quote_literal
+from ingest.sql import qualified, quote_literal, relation_names
 from ingest.tempfiles import make_temp
 
 SCHEMA = "marts"
@@ -34,12 +34,7 @@ METADATA_PREFIX = "cleantech."
 
 def mart_tables(con: object) -> list[str]:
     """The tables and views of schema `marts` in the connected database, sorted by name."""
-    rows = con.execute(  # type: ignore[attr-defined]
-        "select table_name from information_schema.tables "
-        "where table_catalog = current_database() and table_schema = ? order by table_name",
-        [SCHEMA],
-    ).fetchall()
-    return [r[0] for r in rows]
+    return relation_names(con, SCHEMA)
 
 
 def vintage_metadata(con: Any, tables: list[str]) -> dict[str, str]:

@@ -21,6 +21,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from cleantech.outputs import report_template as tpl
+from ingest.sql import column_names
 from ingest.tempfiles import make_temp
 
 if TYPE_CHECKING:  # pandas (1.0 s to import, `python -X importtime`) only where a chart needs it
@@ -99,13 +100,7 @@ def _write_atomically(out: Path, text: str) -> None:
 
 
 def _relation_columns(con: Any, schema: str, name: str) -> list[str]:
-    rows = con.execute(
-        "select column_name from information_schema.columns "
-        "where table_catalog = current_database() and table_schema = ? and table_name = ? "
-        "order by ordinal_position",
-        [schema, name],
-    ).fetchall()
-    return [r[0] for r in rows]
+    return column_names(con, schema, name)
 
 
 def load_report_data(db: Path) -> ReportData:
