@@ -36,7 +36,7 @@ COPY --chown=airflow:0 dags ./dags
 COPY --chown=airflow:0 catalog.yml ./
 RUN pip install --no-cache-dir --no-deps -e . \
  && chmod -R g+rwX /opt/cleantech \
- && python -c "import cleantech.orchestration.watcher, cleantech.orchestration.airflow_support, ingest.datasets"
+ && python -c "import cleantech.orchestration.watcher, cleantech.orchestration.settings, ingest.datasets"
 
 ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/cleantech/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \

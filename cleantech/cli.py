@@ -21,7 +21,7 @@ from cleantech.core.dbt_runner import dbt_build, mart_answers
 from cleantech.core.lock import LockFailed, WarehouseLocked, WriterLock
 from cleantech.core.pipeline import run_pipeline
 from cleantech.core.publish import is_published_file
-from cleantech.orchestration import airflow_support as af
+from cleantech.orchestration import local_runs, settings
 from cleantech.outputs.export import export_parquet
 from cleantech.outputs.report import build_report
 from ingest import load
@@ -424,8 +424,8 @@ def cmd_demo_generate(args: argparse.Namespace) -> int:
 def cmd_airflow(args: argparse.Namespace) -> int:
 
     if args.airflow_command == "pool":
-        af.ensure_pool()
-        print(f"pool {af.WRITER_POOL}: 1 slot")
+        local_runs.ensure_pool()
+        print(f"pool {settings.WRITER_POOL}: 1 slot")
         return 0
     if args.airflow_command == "activate":
         from cleantech.orchestration.airflow_activate import (
@@ -444,8 +444,8 @@ def cmd_airflow(args: argparse.Namespace) -> int:
             return 1
         print("\n".join(startup_lines(activation)))
         return 0
-    summary = af.run_dags_locally(source=args.source, full_refresh=args.full_refresh)
-    af.print_summary(summary)
+    summary = local_runs.run_dags_locally(source=args.source, full_refresh=args.full_refresh)
+    local_runs.print_summary(summary)
     ok = summary["outcome"].startswith("published") or summary["outcome"].startswith("nothing")
     if not ok:
         print(f"error: {summary['outcome']}", file=sys.stderr)

@@ -39,45 +39,47 @@ from airflow.sdk import (
     task,
 )
 
-from cleantech.orchestration import airflow_support as af
+from cleantech.orchestration import alerts, settings, transform_plan
 from cleantech.orchestration.watcher import PxWebTableUpdatedTrigger
 
 SOURCES = Asset(
-    af.SOURCES_ASSET,
+    settings.SOURCES_ASSET,
     watchers=[
         AssetWatcher(
             name="pxweb_table_updated",
             trigger=PxWebTableUpdatedTrigger(
-                source=af.default_source(), poll_interval=af.watch_interval()
+                source=settings.default_source(), poll_interval=settings.watch_interval()
             ),
         )
     ],
 )
-RAW_TABLES = AssetAlias(af.RAW_ALIAS)
+RAW_TABLES = AssetAlias(settings.RAW_ALIAS)
 
 
 @dag(
     dag_id="cleantech_ingest",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(af.NIGHTLY_CRON, timezone=af.NIGHTLY_TZ),
+        timetable=CronTriggerTimetable(settings.NIGHTLY_CRON, timezone=settings.NIGHTLY_TZ),
         assets=SOURCES,
     ),
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    tags=af.TAGS_INGEST,
+    tags=settings.TAGS_INGEST,
     default_args={
-        "owner": af.OWNER,
-        "retries": af.ingest_retries(),
-        "retry_delay": af.retry_delay(),
+        "owner": settings.OWNER,
+        "retries": settings.ingest_retries(),
+        "retry_delay": settings.retry_delay(),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
         "execution_timeout": timedelta(minutes=10),
-        "on_failure_callback": af.on_failure,
+        "on_failure_callback": alerts.on_failure,
     },
     params={
-        "source": Param(af.default_source(), type="string", description="catalog source name"),
+        "source": Param(
+            settings.default_source(), type="string", description="catalog source name"
+        ),
         "full_refresh": Param(False, type="boolean", description="re-fetch unchanged tables"),
         "datasets": Param([], type="array", description="catalog datasets to load; empty = all"),
     },
@@ -103,7 +105,7 @@ def cleantech_ingest():
                     )
         return names
 
-    @task(pool=af.WRITER_POOL)
+    @task(pool=settings.WRITER_POOL)
     def prepare(run_id=None) -> str:
         """This run's staging file: a fresh copy of the published warehouse (write–audit–publish)."""
         import duckdb
@@ -113,18 +115,18 @@ def cleantech_ingest():
         from cleantech.layout import published_path
 
         published = published_path()
-        staging = af.ingest_staging_for(run_id)
+        staging = transform_plan.ingest_staging_for(run_id)
         with WriterLock(published, purpose="Airflow task cleantech_ingest.prepare"):
             prepare_staging(published, staging)
             if not staging.exists():  # first run: nothing published yet
                 duckdb.connect(str(staging)).close()
-        for old in af.remove_old_run_files():
+        for old in transform_plan.remove_old_run_files():
             print(f"removed old run file {old}")
         print(f"staging: {staging} (from {published if published.exists() else 'empty'})")
         return str(staging)
 
     @task(
-        pool=af.WRITER_POOL,
+        pool=settings.WRITER_POOL,
         outlets=[RAW_TABLES],
         map_index_template="{{ dataset }}",
         execution_timeout=timedelta(minutes=45),
@@ -151,11 +153,13 @@ def cleantech_ingest():
                 source=params["source"],
                 full_refresh=params["full_refresh"],
                 progress=False,
-                client_options=af.client_options(),
+                client_options=settings.client_options(),
             )
-        extra = af.result_extra(result, source=params["source"], staging=staging, run_id=run_id)
+        extra = transform_plan.result_extra(
+            result, source=params["source"], staging=staging, run_id=run_id
+        )
         print(f"{dataset}: {result.outcome} {result.message}".rstrip())
-        outlet_events[RAW_TABLES].add(Asset(af.raw_asset_name(dataset)), extra=extra)
+        outlet_events[RAW_TABLES].add(Asset(settings.raw_asset_name(dataset)), extra=extra)
         return extra
 
     ingest.partial(staging=prepare()).expand(dataset=plan())

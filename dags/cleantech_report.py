@@ -15,23 +15,23 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
 
-from cleantech.orchestration import airflow_support as af
+from cleantech.orchestration import alerts, settings
 
 
 @dag(
     dag_id="cleantech_report",
-    schedule=[Asset(af.WAREHOUSE_ASSET)],
+    schedule=[Asset(settings.WAREHOUSE_ASSET)],
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    tags=af.TAGS_REPORT,
+    tags=settings.TAGS_REPORT,
     default_args={
-        "owner": af.OWNER,
+        "owner": settings.OWNER,
         "retries": 2,
         "retry_delay": timedelta(minutes=1),
         "execution_timeout": timedelta(minutes=10),
-        "on_failure_callback": af.on_failure,
+        "on_failure_callback": alerts.on_failure,
     },
 )
 def cleantech_report():

@@ -28,10 +28,10 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, AssetAll, Param, dag, task
 
-from cleantech.orchestration import airflow_support as af
+from cleantech.orchestration import alerts, settings, transform_plan
 
-RAW_ASSETS = [Asset(af.raw_asset_name(name)) for name in af.catalog_dataset_names()]
-WAREHOUSE = Asset(af.WAREHOUSE_ASSET)
+RAW_ASSETS = [Asset(settings.raw_asset_name(name)) for name in settings.catalog_dataset_names()]
+WAREHOUSE = Asset(settings.WAREHOUSE_ASSET)
 
 
 @dag(
@@ -41,13 +41,13 @@ WAREHOUSE = Asset(af.WAREHOUSE_ASSET)
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    tags=af.TAGS_TRANSFORM,
+    tags=settings.TAGS_TRANSFORM,
     default_args={
-        "owner": af.OWNER,
+        "owner": settings.OWNER,
         "retries": 1,
         "retry_delay": timedelta(minutes=2),
         "execution_timeout": timedelta(minutes=30),
-        "on_failure_callback": af.on_failure,
+        "on_failure_callback": alerts.on_failure,
     },
     params={
         "full_refresh": Param(False, type="boolean", description="dbt build --full-refresh"),
@@ -59,7 +59,7 @@ def cleantech_transform():
         """What to build (from the triggering raw events), or stop if nothing changed."""
         from cleantech.layout import published_path
 
-        plan = af.plan_transform(
+        plan = transform_plan.plan_transform(
             triggering_asset_events or {},
             dag_run.conf if dag_run else None,
             published_exists=published_path().exists(),
@@ -72,7 +72,7 @@ def cleantech_transform():
         print(f"mode {plan['mode']}: staging {plan['staging'] or '(copy of the published file)'}")
         return plan
 
-    @task(pool=af.WRITER_POOL, priority_weight=10)
+    @task(pool=settings.WRITER_POOL, priority_weight=10)
     def dbt_build(plan: dict, params=None, run_id=None) -> dict:
         """Move the staging file to this run's build file; `dbt build` on it."""
         import os
@@ -85,7 +85,7 @@ def cleantech_transform():
         from cleantech.layout import published_path
 
         published = published_path()
-        build = af.build_for(run_id)
+        build = transform_plan.build_for(run_id)
         with WriterLock(published, purpose="Airflow task cleantech_transform.dbt_build"):
             if not build.exists():  # (on a retry the build file is already there)
                 build.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ def cleantech_transform():
         print(f"dbt build: {result.passed} passed, {result.warned} warned on {build}")
         return {**plan, "build": str(build), "dbt_seconds": time.monotonic() - started}
 
-    @task(pool=af.WRITER_POOL, priority_weight=10, execution_timeout=timedelta(minutes=15))
+    @task(pool=settings.WRITER_POOL, priority_weight=10, execution_timeout=timedelta(minutes=15))
     def quality_gate(built: dict) -> dict:
         """Great Expectations on raw and marts of the build; fail on a critical expectation."""
         from pathlib import Path
@@ -126,7 +126,7 @@ def cleantech_transform():
         return {**built, "gate": gate.to_dict()}
 
     @task(
-        pool=af.WRITER_POOL,
+        pool=settings.WRITER_POOL,
         priority_weight=10,
         outlets=[WAREHOUSE],
         retries=0,
@@ -144,7 +144,7 @@ def cleantech_transform():
         published = published_path()
         build = Path(audited["build"])
         with WriterLock(published, purpose="Airflow task cleantech_transform.publish"):
-            result = af.pipeline_result(
+            result = transform_plan.pipeline_result(
                 audited,
                 run_id=run_id,
                 published=published,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cleantech.orchestration import airflow_support as af
+from cleantech.orchestration import settings
 
 PROJECT_DAG_IDS = ("cleantech_ingest", "cleantech_transform", "cleantech_report")
 
@@ -90,7 +90,7 @@ def activate_dags(dag_ids: tuple[str, ...] = PROJECT_DAG_IDS) -> Activation:
     # does so when it parses: parse once more now that they are.
     _parse_dags_into_db()
     with create_session() as session:
-        asset = session.scalar(select(AssetModel).where(AssetModel.name == af.SOURCES_ASSET))
+        asset = session.scalar(select(AssetModel).where(AssetModel.name == settings.SOURCES_ASSET))
         watchers = sorted(str(t.classpath) for t in asset.triggers) if asset is not None else []
         ingest = session.scalar(select(DagModel).where(DagModel.dag_id == "cleantech_ingest"))
         unpaused = sorted(
@@ -103,13 +103,13 @@ def activate_dags(dag_ids: tuple[str, ...] = PROJECT_DAG_IDS) -> Activation:
         unpaused=unpaused,
         watchers=watchers,
         next_nightly=(
-            next_at.astimezone(ZoneInfo(af.NIGHTLY_TZ)).isoformat(timespec="minutes")
+            next_at.astimezone(ZoneInfo(settings.NIGHTLY_TZ)).isoformat(timespec="minutes")
             if next_at
             else None
         ),
         nightly_due_now=bool(next_at and next_at <= datetime.now(UTC)),
-        source=af.default_source(),
-        watch_interval_seconds=af.watch_interval(),
+        source=settings.default_source(),
+        watch_interval_seconds=settings.watch_interval(),
     )
 
 
@@ -139,7 +139,7 @@ def output_to(log: Path) -> Iterator[None]:
 
 def startup_lines(activation: Activation) -> list[str]:
     """What `make airflow` says will run by itself, and how to stop it."""
-    nightly = f"cleantech_ingest at {af.NIGHTLY_CRON!r} {af.NIGHTLY_TZ}"
+    nightly = f"cleantech_ingest at {settings.NIGHTLY_CRON!r} {settings.NIGHTLY_TZ}"
     if activation.nightly_due_now:
         first = (
             f"the latest nightly slot ({activation.next_nightly}) has no run yet, so a first "

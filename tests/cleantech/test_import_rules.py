@@ -1,7 +1,7 @@
 """Import rules: the DAG processor's imports stay light, and the layering contract holds.
 
-The DAG processor imports every DAG file, and with it `cleantech.orchestration.airflow_support`,
-on a small parse budget: that module (and the watcher, beside Airflow) must not pull in the heavy
+The DAG processor imports every DAG file, and with it `cleantech.orchestration.settings`, `alerts`
+and `transform_plan`, on a small parse budget: those modules (and the watcher, beside Airflow) must not pull in the heavy
 dependencies at import. The layering (pyproject `[tool.importlinter]`) is checked by lint-imports.
 """
 
@@ -20,7 +20,14 @@ from tests.conftest import REPO_ROOT
 HEAVY = ("duckdb", "yaml", "pandas", "pyarrow", "great_expectations", "dbt", "expectations")
 
 
-@pytest.mark.parametrize("module", ["cleantech.orchestration.airflow_support"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "cleantech.orchestration.settings",
+        "cleantech.orchestration.alerts",
+        "cleantech.orchestration.transform_plan",
+    ],
+)
 def test_dag_helper_module_imports_no_heavy_dependency(module: str) -> None:
     code = (
         f"import json, sys, {module}\n"

@@ -60,10 +60,13 @@ def airflow_db() -> Path:
         pytest.fail(f"airflow db migrate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     from airflow.models.pool import Pool
 
-    from cleantech.orchestration import airflow_support as af
+    from cleantech.orchestration import settings
 
     Pool.create_or_update_pool(
-        af.WRITER_POOL, slots=1, description=af.WRITER_POOL_DESCRIPTION, include_deferred=False
+        settings.WRITER_POOL,
+        slots=1,
+        description=settings.WRITER_POOL_DESCRIPTION,
+        include_deferred=False,
     )
     print(f"airflow db migrate: {time.monotonic() - started:.1f} s")
     yield AIRFLOW_HOME / "airflow.db"

@@ -83,11 +83,11 @@ def test_compose_has_the_official_services(compose):
 
 
 def test_init_creates_the_writer_pool(compose):
-    from cleantech.orchestration import airflow_support as af
+    from cleantech.orchestration import settings
 
     init = compose["services"]["airflow-init"]
     script = "\n".join(init["command"])
-    assert f"pools set {af.WRITER_POOL} 1" in script
+    assert f"pools set {settings.WRITER_POOL} 1" in script
     assert init["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
 
 

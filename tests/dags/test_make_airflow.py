@@ -54,7 +54,8 @@ def _activate(tmp_path: Path) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "cleantech.orchestration.airflow_support",
+            "cleantech",
+            "airflow",
             "activate",
             "--log",
             str(tmp_path / "a.log"),
