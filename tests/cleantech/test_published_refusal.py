@@ -152,7 +152,7 @@ def test_dbt_runner_refuses_to_build_in_the_published_file(tmp_path: Path) -> No
     published = a_published_file(tmp_path / "copy" / "cleantech.duckdb")
     before = sha(published)
     proc = subprocess.run(
-        [sys.executable, "-m", "cleantech.core.dbt_runner", str(published)],
+        [sys.executable, "-m", "cleantech", "dbt-build", str(published)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2

@@ -25,7 +25,7 @@ from cleantech.core.pipeline import run_log_for, staging_for
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def sha(path: Path) -> str:

@@ -17,7 +17,7 @@ import yaml
 from cleantech.outputs import report
 from ingest.catalog import load_catalog
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DBT = REPO / "dbt_project"
 EGSS = "egss_county"
 

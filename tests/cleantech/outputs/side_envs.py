@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SIDE_ROOT = REPO_ROOT / ".bi"
 
 # name → pip requirement; the newest of each 1.x line that PyPI ships

@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 BUNDLE = REPO_ROOT / "bi" / "superset" / "dashboard"
 
 
