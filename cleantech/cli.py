@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from cleantech import layout as paths
-from cleantech.core.dbt_runner import dbt_build, mart_answers
+from cleantech.core.dbt_runner import dbt_build
 from cleantech.core.lock import LockFailed, WarehouseLocked, WriterLock
 from cleantech.core.pipeline import run_pipeline
 from cleantech.core.publish import is_published_file
 from cleantech.orchestration import local_runs, settings
+from cleantech.outputs.answers import mart_answers
 from cleantech.outputs.export import export_parquet
 from cleantech.outputs.report import build_report
 from ingest import load

@@ -474,7 +474,7 @@ def publish_extras(published: Path, say: Callable[[str], None] = print) -> None:
             f"exports failed: {one_line(exc, with_type=True)}",
             stage="report",
         ) from exc
-    say(f"report: {report}; Parquet: {len(files)} mart tables in {published.parent / 'parquet'}")
+    say(f"report: {report}; Parquet: {len(files)} mart tables in {Layout(published).parquet_dir}")
 
 
 class _Stop(Exception):

@@ -15,8 +15,8 @@ from cleantech.core.dbt_runner import (
     dbt_build,
     dbt_docs_generate,
     dbt_parse,
-    mart_answers,
 )
+from cleantech.outputs.answers import mart_answers
 
 pytestmark = pytest.mark.slow
 
