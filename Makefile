@@ -6,7 +6,7 @@ UV := .venv/bin/uv
 DEMO_PORT ?= 8123
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: run pipeline test lint bench clean install airflow report serve-demo
+.PHONY: run pipeline test lint bench clean install airflow report serve-demo deploy-test
 
 install: .venv/.installed
 
@@ -31,6 +31,11 @@ airflow: install
 
 test: install
 	$(PY) -m pytest
+
+# The docker-compose deployment built, run, broken on purpose and removed (tests/deploy/run.sh;
+# as root it installs Docker and starts dockerd when missing). Prints each phase's time.
+deploy-test: install
+	@bash tests/deploy/run.sh
 
 lint: install
 	$(PY) -m ruff check ingest expectations dags tests bench
