@@ -7,6 +7,7 @@ checkpointed DuckDB file: either the previous one or the new one, never a half-w
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Iterable
@@ -124,7 +125,17 @@ def publish(
         os.replace(wal_path(published), published.with_name(published.name + ".wal.stale"))
     if callable(before_swap):
         before_swap()
-    os.replace(source, published)
+    try:
+        os.replace(source, published)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV or source is not staging:
+            raise
+        # Same device number, different mounts (Docker volumes and bind mounts on one disk):
+        # rename refuses, so copy beside `published` first and swap within its directory.
+        source = next_path(published)
+        shutil.copyfile(staging, source)
+        _fsync_file(source)
+        os.replace(source, published)
     _fsync_dir(published.parent)
     if source is not staging:
         staging.unlink(missing_ok=True)

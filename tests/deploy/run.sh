@@ -53,6 +53,10 @@ echo "base $base, postgres $postgres, redis $redis"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cleantech-deploytest.XXXXXX")
 cleanup() {
   rm -f "$repo/build-ca.pem"
+  if [[ -n ${CLEANTECH_DEPLOYTEST_KEEP:-} ]]; then
+    echo "kept: $work (.env, warehouse); remove with: docker-compose --env-file $work/.env --profile demo down -v"
+    return
+  fi
   # The scenario tears the deployment down itself (and times it); this is the safety net.
   if [[ -f $work/.env ]]; then
     (cd "$repo" && compose_cmd --env-file "$work/.env" --profile demo --profile analyst \

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -85,8 +86,6 @@ class Compose:
 
 
 def project_name(compose: Compose) -> str:
-    import os
-
     return os.environ.get("COMPOSE_PROJECT_NAME", "cleantech-deploytest")
 
 
@@ -138,13 +137,30 @@ class Api:
 
         run = wait_for(f"a new {dag_id} run to finish", finished, timeout)
         if run["state"] != "success":
-            bad = [
-                f"{t['task_id']}[{t.get('map_index')}]={t['state']}"
-                for t in self.tasks(dag_id, run["dag_run_id"])
-                if t["state"] not in ("success", "skipped")
-            ]
-            raise Failed(f"{dag_id} run {run['dag_run_id']} {run['state']}: {', '.join(bad)}")
+            self.fail_run(dag_id, run)
         return run
+
+    def task_log(self, dag_id: str, run_id: str, ti: dict[str, Any]) -> str:
+        """The end of a task try's log, through the API (the log volume goes with `down -v`)."""
+        path = (
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
+        )
+        params = {"map_index": ti.get("map_index", -1)}
+        resp = self.client.get(f"/api/v2{path}", params=params, headers={"Accept": "text/plain"})
+        return resp.text[-4000:]
+
+    def fail_run(self, dag_id: str, run: dict[str, Any]) -> None:
+        """Fail the test naming the run's failed tasks; print their logs."""
+        bad = [
+            t
+            for t in self.tasks(dag_id, run["dag_run_id"])
+            if t["state"] not in ("success", "skipped")
+        ]
+        for ti in bad:
+            print(f"--- log of {dag_id}.{ti['task_id']} try {ti['try_number']}", file=sys.stderr)
+            print(self.task_log(dag_id, run["dag_run_id"], ti), file=sys.stderr)
+        names = ", ".join(f"{t['task_id']}[{t.get('map_index')}]={t['state']}" for t in bad)
+        raise Failed(f"{dag_id} run {run['dag_run_id']} {run['state']}: {names}")
 
 
 def phase(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -394,7 +410,8 @@ def kill_worker(api: Api, compose: Compose, work: Path) -> None:
         ),
         900,
     )
-    check(run["state"] == "success", f"transform run after the kill: {run['state']}")
+    if run["state"] != "success":
+        api.fail_run("cleantech_transform", run)
     MEASURED["worker killed -> run published (s)"] = time.monotonic() - killed
     new = set(published_runs(work)) - before
     check(new == {f"airflow:{run_id}"}, f"expected one publish of {run_id}, got {sorted(new)}")
@@ -423,7 +440,8 @@ def restart_scheduler(api: Api, compose: Compose, work: Path) -> None:
         ),
         900,
     )
-    check(run["state"] == "success", f"transform run after the scheduler restart: {run['state']}")
+    if run["state"] != "success":
+        api.fail_run("cleantech_transform", run)
     MEASURED["scheduler restarted -> run published (s)"] = time.monotonic() - restarted
     new = set(published_runs(work)) - before
     check(new == {f"airflow:{run_id}"}, f"expected one publish of {run_id}, got {sorted(new)}")
@@ -486,7 +504,10 @@ def main() -> int:
                 file=sys.stderr,
             )
     finally:
-        down(compose, args.work)
+        if ok or not os.environ.get("CLEANTECH_DEPLOYTEST_KEEP"):
+            down(compose, args.work)
+        else:
+            print("CLEANTECH_DEPLOYTEST_KEEP is set: the failed deployment is left running")
     total = sum(s for _, s in PHASES)
     print("\nphase times:")
     for name, seconds in PHASES:
