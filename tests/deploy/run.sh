@@ -54,7 +54,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/cleantech-deploytest.XXXXXX")
 cleanup() {
   rm -f "$repo/build-ca.pem"
   if [[ -n ${CLEANTECH_DEPLOYTEST_KEEP:-} ]]; then
-    echo "kept: $work (.env, warehouse); remove with: docker-compose --env-file $work/.env --profile demo down -v"
+    echo "kept: $work (.env, warehouse); remove with: docker-compose -p $COMPOSE_PROJECT_NAME --env-file $work/.env --profile demo down -v"
     return
   fi
   # The scenario tears the deployment down itself (and times it); this is the safety net.

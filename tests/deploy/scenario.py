@@ -145,9 +145,19 @@ class Api:
         path = (
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
         )
-        params = {"map_index": ti.get("map_index", -1)}
-        resp = self.client.get(f"/api/v2{path}", params=params, headers={"Accept": "text/plain"})
-        return resp.text[-4000:]
+        params = {"map_index": ti.get("map_index", -1), "full_content": "true"}
+        resp = self.client.get(f"/api/v2{path}", params=params)
+        if resp.status_code != 200:
+            return f"(no log: {resp.status_code})"
+        lines = []
+        for item in resp.json().get("content") or []:
+            if isinstance(item, dict):
+                lines.append(f"{item.get('level', '')} {item.get('event', '')}")
+                for err in item.get("error_detail") or []:
+                    lines.append(f"  {err.get('exc_type')}: {err.get('exc_value')}")
+            else:
+                lines.append(str(item))
+        return "\n".join(lines[-40:])
 
     def fail_run(self, dag_id: str, run: dict[str, Any]) -> None:
         """Fail the test naming the run's failed tasks; print their logs."""
@@ -229,6 +239,9 @@ def build_and_up(compose: Compose, build_args: list[str]) -> None:
     ).stdout.strip()
     MEASURED["image size (MB)"] = int(size) / 1e6
     print(f"   image {image}: {int(size) / 1e6:.0f} MB")
+    # A clean slate: the test's project name is its own; volumes of an earlier run (another
+    # Postgres password) would break the start.
+    compose.run("--profile", "analyst", "--profile", "debug", "down", "-v", "--remove-orphans")
     compose.run("up", "-d", "--no-build", "--scale", f"airflow-worker={WORKERS}")
 
     def all_healthy() -> bool:
