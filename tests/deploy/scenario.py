@@ -7,6 +7,7 @@ expected. Talks only to the API server on 127.0.0.1 and to containers through `d
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import os
 import shutil
@@ -23,10 +24,12 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 DAGS = ("cleantech_ingest", "cleantech_transform", "cleantech_report")
 WORKERS = 2
-TOUCHED_TABLE = "TAB638"  # population_county
-# One county's 2020 population revised by +1000: within the county-sums-match-national tolerance
-# (1 %), so the revision passes dbt's tests and is published.
-TOUCHED_CELL = {"Region": "01", "Tid": "2020"}
+# One fully specified cell (every dimension selected, so exactly one value changes) of the EGSS
+# table: Stockholm's 2020 export revised by +1 MSEK, within the county-sums-match-national
+# tolerance, so the revision passes dbt's tests and is published.
+TOUCHED_TABLE = "TAB9001"  # egss_county on the demo server
+TOUCHED_DATASET = "egss_county"
+TOUCHED_CELL = {"Lan": "01", "ContentsCode": "MI1301EX", "Tid": "2020"}
 
 PHASES: list[tuple[str, float]] = []
 MEASURED: dict[str, float] = {}
@@ -326,10 +329,12 @@ def event_path(api: Api, compose: Compose, work: Path) -> None:
     before = {d: {r["dag_run_id"] for r in api.runs(d)} for d in DAGS}
     published_before = published_runs(work)
     updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    where = "Region = ? and Tid = ?"
-    cell = [TOUCHED_CELL["Region"], TOUCHED_CELL["Tid"]]
-    old = read_only(work, f"select value from raw.population_county where {where}", cell)[0][0]  # noqa: S608
-    revised_value = old + 1000
+    where = " and ".join(f'"{k}" = ?' for k in TOUCHED_CELL)
+    cell = list(TOUCHED_CELL.values())
+    query = f"select value from raw.{TOUCHED_DATASET} where {where}"  # noqa: S608
+    old = read_only(work, query, cell)[0][0]
+    check(old is not None, f"{TOUCHED_DATASET} {TOUCHED_CELL} is empty in the demo data")
+    revised_value = old + 1
     selection = {k: [v] for k, v in TOUCHED_CELL.items()}
     body = json.dumps(
         {
@@ -351,17 +356,19 @@ def event_path(api: Api, compose: Compose, work: Path) -> None:
         run = api.wait_run(dag_id, before[dag_id], timeout=900)
         print(f"   {dag_id}: {run['dag_run_id']} success at +{time.monotonic() - started:.0f} s")
     MEASURED["event path, touch -> report (s)"] = time.monotonic() - started
-    vintage = read_only(
-        work,
-        "select max(_source_updated) from raw.population_county",
-    )[0][0]
-    now = read_only(work, f"select value from raw.population_county where {where}", cell)[0][0]  # noqa: S608
+    latest = f"select epoch(max(_source_updated)) from raw.{TOUCHED_DATASET}"  # noqa: S608
+    vintage = read_only(work, latest)[0][0]
+    now = read_only(work, query, cell)[0][0]
     check(now == revised_value, f"revised cell: expected {revised_value}, published {now}")
     check(
         len(published_runs(work)) == len(published_before) + 1,
         "the event path did not publish exactly one new run",
     )
-    print(f"   new vintage published: population_county updated {vintage}, revised cell present")
+    check(
+        vintage == calendar.timegm(time.strptime(updated, "%Y-%m-%dT%H:%M:%SZ")),
+        f"published vintage of {TOUCHED_DATASET}: {vintage}, expected {updated}",
+    )
+    print(f"   new vintage published: {TOUCHED_DATASET} updated {updated}, revised cell present")
 
 
 def container_of(compose: Compose, hostname: str) -> dict[str, Any]:
