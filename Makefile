@@ -6,7 +6,7 @@ UV := .venv/bin/uv
 DEMO_PORT ?= 8123
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: run pipeline test lint bench clean install airflow report serve-demo bi test-bi
+.PHONY: run pipeline test lint bench clean install airflow report serve-demo bi test-bi deploy-test
 
 install: .venv/.installed
 
@@ -45,6 +45,10 @@ bi: install
 # publish, through its REST API; phases timed.
 test-bi: install
 	CLEANTECH_TEST_BI=1 $(PY) -m pytest tests/bi -x -q -p no:cacheprovider --durations=0
+# The docker-compose deployment built, run, broken on purpose and removed (tests/deploy/run.sh;
+# as root it installs Docker and starts dockerd when missing). Prints each phase's time.
+deploy-test: install
+	@bash tests/deploy/run.sh
 
 lint: install
 	$(PY) -m ruff check ingest expectations cleantech pxweb_demo dags tests bench bi scripts

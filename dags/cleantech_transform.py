@@ -16,7 +16,8 @@ event and nothing is built or published. The events name the ingest run's stagin
    Data Docs in `warehouse/quality/`; a critical failure fails the task and nothing is published.
 4. `publish` — records the run in `ops.pipeline_runs`, then swaps the audited build onto the
    published path (`cleantech.core.publish.publish`: CHECKPOINT, verify read-only, `os.replace`) and emits
-   the **`warehouse`** asset. No retries: it must never publish twice.
+   the **`warehouse`** asset. Safe to retry (a worker lost mid-publish): a try that finds this
+   run already in the published warehouse only emits the event; the build is never published twice.
 
 Writers take the one-slot `duckdb_writer` pool and the warehouse lock (`cleantech.core.lock`).
 Downstream work schedules on `Asset("warehouse")`.
@@ -45,7 +46,8 @@ WAREHOUSE = Asset(settings.WAREHOUSE_ASSET)
     default_args={
         "owner": settings.OWNER,
         "retries": 1,
-        "retry_delay": timedelta(minutes=2),
+        # A lost worker is detected after the heartbeat timeout (docker-compose.yml); retry soon.
+        "retry_delay": timedelta(seconds=30),
         "execution_timeout": timedelta(minutes=30),
         "on_failure_callback": alerts.on_failure,
     },
@@ -129,7 +131,7 @@ def cleantech_transform():
         pool=settings.WRITER_POOL,
         priority_weight=10,
         outlets=[WAREHOUSE],
-        retries=0,
+        retries=2,
         execution_timeout=timedelta(minutes=5),
     )
     def publish(audited: dict, params=None, dag_run=None, run_id=None, outlet_events=None) -> dict:
@@ -144,17 +146,25 @@ def cleantech_transform():
         published = published_path()
         build = Path(audited["build"])
         with WriterLock(published, purpose="Airflow task cleantech_transform.publish"):
-            result = transform_plan.pipeline_result(
-                audited,
-                run_id=run_id,
-                published=published,
-                full_refresh=params["full_refresh"],
-                dag_run=dag_run,
-            )
-            result.counts = table_counts(build)
-            record_runs(build, run_log_for(published), result)
-            publish_file(build, published)
-        marts = {k: v for k, v in result.counts.items() if k.startswith("marts.")}
+            if transform_plan.holds_run(published, transform_plan.pipeline_run_id(run_id)):
+                # An earlier try swapped the build in and died before finishing: do not publish
+                # again, only emit the event (and drop the build file it may have left).
+                print(f"{published} already holds run {run_id}: published by an earlier try")
+                build.unlink(missing_ok=True)
+                counts = table_counts(published)
+            else:
+                result = transform_plan.pipeline_result(
+                    audited,
+                    run_id=run_id,
+                    published=published,
+                    full_refresh=params["full_refresh"],
+                    dag_run=dag_run,
+                )
+                counts = result.counts = table_counts(build)
+                if not transform_plan.holds_run(build, result.run_id):  # not recorded by an earlier try
+                    record_runs(build, run_log_for(published), result)
+                publish_file(build, published)
+        marts = {k: v for k, v in counts.items() if k.startswith("marts.")}
         outlet_events[WAREHOUSE].extra = {
             "path": str(published),
             "run_id": run_id,

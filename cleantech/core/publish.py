@@ -284,6 +284,8 @@ def _swap(staging: Path, published: Path, required: Iterable[str], before_swap: 
         os.replace(wal_path(published), published.with_name(published.name + ".wal.stale"))
     if callable(before_swap):
         before_swap()
+    # `.next` sits beside `published`: one rename within a directory, never across mounts (Docker
+    # volumes and bind mounts on one disk refuse that with EXDEV, which the deploy test found).
     os.replace(source, published)
     _fsync_dir(published.parent)
     staging.unlink(missing_ok=True)

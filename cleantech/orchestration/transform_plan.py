@@ -122,6 +122,32 @@ def plan_transform(
     return {"mode": "ingest", "staging": stagings.pop(), "datasets": extras}
 
 
+def pipeline_run_id(run_id: str) -> str:
+    """The `ops.pipeline_runs.run_id` a transform run records (`airflow:<Airflow run id>`)."""
+    return f"airflow:{run_id}"
+
+
+def holds_run(db: Path, run_id: str) -> bool:
+    """Whether the warehouse file `db` records `run_id` in `ops.pipeline_runs` (read-only; False
+    when the file or the table does not exist)."""
+    import duckdb  # the DAG processor imports this module: duckdb only when a task calls this
+
+    from ingest.sql import has_table
+
+    if not Path(db).exists():
+        return False
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        if not has_table(con, "ops", "pipeline_runs"):
+            return False
+        row = con.execute(
+            "select count(*) from ops.pipeline_runs where run_id = ?", [run_id]
+        ).fetchone()
+        return bool(row and row[0])
+    finally:
+        con.close()
+
+
 def changed_datasets(events: Mapping[Any, Iterable[Any]]) -> tuple[list[str], list[str]]:
     """From triggering asset events: (datasets loaded anew, datasets reported unchanged)."""
     extras = latest_extras(events)
@@ -155,7 +181,7 @@ def pipeline_result(
     sources = {e.get("source") for e in extras.values() if e.get("source")}
     started = getattr(dag_run, "start_date", None) or datetime.now(UTC)
     result = PipelineResult(
-        run_id=f"airflow:{run_id}",
+        run_id=pipeline_run_id(run_id),
         published=published,
         staging=Path(audited["build"]),
         source=",".join(sorted(sources)) or "published",

@@ -77,7 +77,9 @@ class PxWebTableUpdatedTrigger(BaseEventTrigger):
 
     async def poll_once(self) -> list[dict[str, Any]]:
         """One pass over the tables: record first sightings, return the changed ones."""
-        targets = self._targets()
+        # Reading and validating catalog.yml is blocking file I/O: off the triggerer's event loop,
+        # which every other trigger shares.
+        targets = await asyncio.to_thread(self._targets)
         semaphore = asyncio.Semaphore(self.max_concurrency)
 
         async def check(dataset: str, table: str, base_url: str, api: str, lang: str | None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -95,7 +96,9 @@ def test_transform_dag_waits_for_every_raw_asset_and_emits_warehouse(dagbag):
     for task_id in ("dbt_build", "quality_gate", "publish"):
         assert dag.get_task(task_id).pool == settings.WRITER_POOL
     publish = dag.get_task("publish")
-    assert publish.retries == 0, "publish must never run twice"
+    # Retried when its worker dies; a retry that finds the run published only emits the event.
+    assert publish.retries >= 1
+    assert "holds_run(published" in inspect.getsource(publish.python_callable)
     assert [o.name for o in publish.outlets] == [settings.WAREHOUSE_ASSET]
 
 

@@ -146,3 +146,31 @@ def test_a_failed_conversion_leaves_the_published_file_and_no_next_file(
         publish(_staging_with_marker(good_db, tmp_path, "y"), published)
     assert sha(published) == before
     assert not next_path(published).exists()
+
+
+def test_publish_copies_when_rename_crosses_mounts(
+    good_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docker volumes and bind mounts on one disk share a device number, yet rename between them
+    fails with EXDEV: publish copies beside the published file, then swaps (deploy test found it)."""
+    import errno
+    import os
+
+    import cleantech.core.publish as pub
+
+    published = tmp_path / "warehouse" / "cleantech.duckdb"
+    staging = _staging_with_marker(good_db, tmp_path, "mounted")
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(src).parent == staging.parent and Path(dst).parent == published.parent:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(pub.os, "replace", replace)
+    publish(staging, published)
+    monkeypatch.undo()
+    assert not staging.exists()
+    assert [p.name for p in published.parent.iterdir()] == ["cleantech.duckdb"]  # no .next left
+    with duckdb.connect(str(published), read_only=True) as con:
+        assert con.execute("select v from main.marker").fetchone() == ("mounted",)
