@@ -161,7 +161,8 @@ def cleantech_transform():
                     dag_run=dag_run,
                 )
                 counts = result.counts = table_counts(build)
-                if not transform_plan.holds_run(build, result.run_id):  # not recorded by an earlier try
+                # not recorded by an earlier try
+                if not transform_plan.holds_run(build, result.run_id):
                     record_runs(build, run_log_for(published), result)
                 publish_file(build, published)
         marts = {k: v for k, v in counts.items() if k.startswith("marts.")}
