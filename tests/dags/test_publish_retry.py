@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from ingest import airflow_support as af
+from cleantech.orchestration import transform_plan as af
 
 
 def test_holds_run_reads_ops_pipeline_runs(tmp_path):
