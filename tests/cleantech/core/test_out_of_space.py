@@ -13,13 +13,24 @@ from typing import Any
 import duckdb
 import pytest
 
-from cleantech.core import pipeline as pipeline_mod
+from cleantech.core import steps as steps_mod
 from cleantech.core.lock import LockFailed, WriterLock
 from cleantech.core.pipeline import PipelineFailed, prepare_staging, run_pipeline
 
 
 def enospc(*args: Any, **kwargs: Any) -> Any:
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+class DbtFailed(RuntimeError):
+    """Stands in for `cleantech.core.dbt_runner.DbtFailed` (same type name in the one-line error)."""
+
+
+def failing_dbt(message: str) -> Any:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        raise DbtFailed(message)
+
+    return run
 
 
 def sha(path: Path) -> str:
@@ -39,7 +50,7 @@ def test_copy_to_staging_names_the_destination(
     published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     staging = tmp_path / "wh" / "staging" / "cleantech.duckdb"
-    monkeypatch.setattr(pipeline_mod.shutil, "copyfile", enospc)
+    monkeypatch.setattr(steps_mod.shutil, "copyfile", enospc)
     with pytest.raises(OSError) as caught:
         prepare_staging(published, staging)
     assert str(caught.value) == (
@@ -51,7 +62,7 @@ def test_pipeline_reports_the_copy_failure_at_prepare(
     published: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = sha(published)
-    monkeypatch.setattr(pipeline_mod.shutil, "copyfile", enospc)
+    monkeypatch.setattr(steps_mod.shutil, "copyfile", enospc)
     with pytest.raises(PipelineFailed) as caught:
         run_pipeline(published=published, echo=lambda _: None)
     message = str(caught.value)
@@ -79,7 +90,7 @@ def test_lock_file_errors_name_the_lock_path(
 
 
 def test_run_log_errors_name_the_log(published: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline_mod, "_append_log", enospc)
+    monkeypatch.setattr(steps_mod, "log_started", enospc)
     with pytest.raises(PipelineFailed) as caught:
         run_pipeline(published=published, echo=lambda _: None)
     assert caught.value.stage == "start"
@@ -93,11 +104,9 @@ def test_a_dbt_failure_is_not_replaced_by_the_gate_crashing_after_it(
     """Staging on a full disk: dbt fails, then the gate cannot even count the tables. The run
     must report dbt's failure (the first), not "audit failed"."""
     before = sha(published)
-    monkeypatch.setattr(pipeline_mod, "_ingest", lambda *a, **k: None)
-    monkeypatch.setattr(
-        pipeline_mod, "_dbt", lambda *a: "DbtFailed: IO Error: No space left on device"
-    )
-    monkeypatch.setattr(pipeline_mod, "table_counts", enospc)
+    monkeypatch.setattr(steps_mod, "ingest_all", lambda *a, **k: [])
+    monkeypatch.setattr(steps_mod, "dbt_build", failing_dbt("IO Error: No space left on device"))
+    monkeypatch.setattr(steps_mod, "table_counts", enospc)
     with pytest.raises(PipelineFailed) as caught:
         run_pipeline(published=published, echo=lambda _: None)
     assert caught.value.stage == "dbt"
@@ -113,10 +122,10 @@ def test_a_dbt_failure_is_not_replaced_by_the_gate_crashing_after_it(
 def test_a_failing_run_log_never_replaces_the_runs_failure(
     published: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline_mod, "_ingest", lambda *a, **k: None)
-    monkeypatch.setattr(pipeline_mod, "_dbt", lambda *a: "DbtFailed: boom")
-    monkeypatch.setattr(pipeline_mod, "table_counts", enospc)
-    monkeypatch.setattr(pipeline_mod, "_log_finished", enospc)
+    monkeypatch.setattr(steps_mod, "ingest_all", lambda *a, **k: [])
+    monkeypatch.setattr(steps_mod, "dbt_build", failing_dbt("boom"))
+    monkeypatch.setattr(steps_mod, "table_counts", enospc)
+    monkeypatch.setattr(steps_mod, "log_finished", enospc)
     with pytest.raises(PipelineFailed) as caught:
         run_pipeline(published=published, echo=lambda _: None)
     assert caught.value.stage == "dbt"
