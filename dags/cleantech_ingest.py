@@ -7,7 +7,7 @@ triggerer) that polls every catalog table's `updated` and fires only when it mov
 
 1. `plan` — the datasets to load (the catalog, or the `datasets` param).
 2. `prepare` — this run's staging file: a fresh copy of the published warehouse
-   (`cleantech.core.pipeline.prepare_staging`), so the incremental state is the last *published* one.
+   (`cleantech.orchestration.tasks.prepare_ingest`), so the incremental state is the last *published* one.
 3. `ingest` — **one mapped task per dataset** (map index = dataset name) calling
    `ingest.datasets.ingest_dataset` on the staging file. A table whose source `updated` has not moved is
    not re-fetched (one metadata request; outcome `unchanged`). Retries with exponential backoff.
@@ -39,7 +39,7 @@ from airflow.sdk import (
     task,
 )
 
-from cleantech.orchestration import alerts, settings, transform_plan
+from cleantech.orchestration import alerts, settings, tasks
 from cleantech.orchestration.watcher import PxWebTableUpdatedTrigger
 
 SOURCES = Asset(
@@ -88,42 +88,12 @@ def cleantech_ingest():
     @task
     def plan(params=None, triggering_asset_events=None) -> list[str]:
         """The datasets to load: the param's subset or the whole catalog (validated)."""
-        from ingest.catalog import load_catalog
-
-        catalog = load_catalog()
-        names = list(params.get("datasets") or catalog.datasets)
-        for name in names:
-            catalog.dataset(name)  # a typo fails here, before any fetch
-        source = catalog.source(params["source"])
-        print(f"source {source.name}: {source.base_url} ({source.api}); datasets: {names}")
-        for events in (triggering_asset_events or {}).values():
-            for event in events:
-                for change in ((event.extra or {}).get("payload") or {}).get("changes", []):
-                    print(
-                        f"watcher: {change.get('dataset')} ({change.get('table')}) updated "
-                        f"{change.get('previous')} -> {change.get('updated')}"
-                    )
-        return names
+        return tasks.plan_ingest(params, triggering_asset_events)
 
     @task(pool=settings.WRITER_POOL)
     def prepare(run_id=None) -> str:
         """This run's staging file: a fresh copy of the published warehouse (write–audit–publish)."""
-        import duckdb
-
-        from cleantech.core.lock import WriterLock
-        from cleantech.core.pipeline import prepare_staging
-        from cleantech.layout import published_path
-
-        published = published_path()
-        staging = transform_plan.ingest_staging_for(run_id)
-        with WriterLock(published, purpose="Airflow task cleantech_ingest.prepare"):
-            prepare_staging(published, staging)
-            if not staging.exists():  # first run: nothing published yet
-                duckdb.connect(str(staging)).close()
-        for old in transform_plan.remove_old_run_files():
-            print(f"removed old run file {old}")
-        print(f"staging: {staging} (from {published if published.exists() else 'empty'})")
-        return str(staging)
+        return tasks.prepare_ingest(run_id)
 
     @task(
         pool=settings.WRITER_POOL,
@@ -133,34 +103,14 @@ def cleantech_ingest():
     )
     def ingest(dataset: str, staging: str, params=None, run_id=None, outlet_events=None) -> dict:
         """Load one catalog dataset into this run's staging file; emit `raw.<dataset>`."""
-        from pathlib import Path
-
-        from airflow.sdk import get_current_context
-
-        from cleantech.core.lock import WriterLock
-        from cleantech.layout import published_path
-        from ingest.datasets import ingest_dataset
-
-        get_current_context()["dataset"] = dataset  # type: ignore[typeddict-unknown-key]
-        if not Path(staging).exists():
-            raise FileNotFoundError(f"staging file {staging} is gone: run cleantech_ingest again")
-        with WriterLock(
-            published_path(), purpose=f"Airflow task cleantech_ingest.ingest[{dataset}]"
-        ):
-            result = ingest_dataset(
-                dataset,
-                db=Path(staging),
-                source=params["source"],
-                full_refresh=params["full_refresh"],
-                progress=False,
-                client_options=settings.client_options(),
-            )
-        extra = transform_plan.result_extra(
-            result, source=params["source"], staging=staging, run_id=run_id
+        return tasks.ingest_dataset(
+            dataset,
+            staging,
+            params=params,
+            run_id=run_id,
+            outlet_events=outlet_events,
+            alias=RAW_TABLES,
         )
-        print(f"{dataset}: {result.outcome} {result.message}".rstrip())
-        outlet_events[RAW_TABLES].add(Asset(settings.raw_asset_name(dataset)), extra=extra)
-        return extra
 
     ingest.partial(staging=prepare()).expand(dataset=plan())
 

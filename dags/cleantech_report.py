@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
 
-from cleantech.orchestration import alerts, settings
+from cleantech.orchestration import alerts, settings, tasks
 
 
 @dag(
@@ -38,22 +38,12 @@ def cleantech_report():
     @task
     def html_report() -> str:
         """The self-contained HTML report beside the published warehouse."""
-        from cleantech.layout import published_path, report_html_path
-        from cleantech.outputs.report import build_report
-
-        written = build_report(published_path(), report_html_path())
-        print(f"report written to {written}")
-        return str(written)
+        return tasks.html_report()
 
     @task
     def parquet_export() -> list[str]:
         """Every mart as a Parquet file beside the published warehouse."""
-        from cleantech.layout import parquet_dir, published_path
-        from cleantech.outputs.export import export_parquet
-
-        files = export_parquet(published_path(), parquet_dir())
-        print(f"{len(files)} mart tables exported to {parquet_dir()}")
-        return [str(f) for f in files]
+        return tasks.parquet_export()
 
     html_report()
     parquet_export()

@@ -36,6 +36,7 @@ from cleantech.core.runlog import (
     log_finished,
     log_started,
     log_step,
+    read_run_log,
     record_runs,
     run_from_log,
 )
@@ -149,8 +150,14 @@ def table_counts(db: Path) -> dict[str, int]:
 # The run record
 
 
-def start(build: Build) -> PipelineResult:
-    """Record that the run started (`started` in the run log); the run record the steps carry."""
+def start(
+    build: Build,
+    *,
+    ingest: list[dict[str, Any]] | None = None,
+    timings: dict[str, float] | None = None,
+) -> PipelineResult:
+    """Record that the run started (`started` in the run log); the run record the steps carry.
+    `ingest`/`timings`: what happened before this build (an Airflow ingest run's results)."""
     result = PipelineResult(
         run_id=build.run_id,
         published=build.published,
@@ -158,6 +165,8 @@ def start(build: Build) -> PipelineResult:
         source=build.source,
         full_refresh=build.full_refresh,
         started_at=build.started_at,
+        ingest=list(ingest or []),
+        timings=dict(timings or {}),
     )
     log = build.layout.run_log
     try:
@@ -232,15 +241,34 @@ def _record_failure(
     )
 
 
+def record_interrupted(build: Build, stage: str, reason: str) -> bool:
+    """Record a run stopped from outside (an Airflow task killed on timeout or lost with its
+    worker) as failed at `stage`, unless its outcome is already recorded; True when recorded."""
+    log = build.layout.run_log
+    rec = read_run_log(log).get(build.run_id)
+    if not rec or rec.get("event") == "finished" or not rec.get("state"):
+        return False
+    run = PipelineResult.from_state(build.run_id, rec["state"])
+    run.outcome, run.failed_stage, run.reason = "failed", stage, f"{stage} failed: {reason}"
+    run.finished_at = datetime.now(UTC)
+    log_finished(log, run)
+    return True
+
+
 # ----------------------------------------------------------------------------------------------
 # The steps
 
 
 def prepare(
-    build: Build, run: PipelineResult | None = None, *, staging: Path | None = None
+    build: Build,
+    run: PipelineResult | None = None,
+    *,
+    staging: Path | None = None,
+    rebuild: bool = False,
 ) -> dict[str, Any]:
     """The build file, under the lock: `staging` moved into place (an Airflow ingest run's file),
-    or a fresh copy of the published warehouse. Retry-safe: a build file already there is kept."""
+    or a fresh copy of the published warehouse (`rebuild`: which must exist). Retry-safe: a build
+    file already there is kept when it came from `staging`."""
     run = _run_of(build, run)
 
     def body() -> dict[str, Any]:
@@ -254,6 +282,10 @@ def prepare(
                 os.replace(staging, build.file)
             return {"build": str(build.file), "from": str(staging)}
         prepare_staging(build.published, build.file)
+        if rebuild and not build.file.exists():
+            raise FileNotFoundError(
+                f"nothing to rebuild: no published warehouse at {build.published}"
+            )
         return {"build": str(build.file), "from": str(build.published)}
 
     return _step(build, run, "prepare", body)

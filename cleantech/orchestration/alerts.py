@@ -32,6 +32,12 @@ def on_failure(context: Mapping[str, Any]) -> None:
     """Failure callback: log a one-line reason; POST it to `CLEANTECH_ALERT_WEBHOOK` when set."""
     line = failure_reason(context)
     log.error(line)
+    try:  # a transform task killed from outside never recorded its outcome: record it now
+        from cleantech.orchestration.tasks import record_killed_task
+
+        record_killed_task(context)
+    except Exception as exc:  # the alert must still go out
+        log.warning("could not record the failed run: %s", " ".join(str(exc).split())[:200])
     url = os.environ.get("CLEANTECH_ALERT_WEBHOOK")
     if url:
         post_alert(url, line)

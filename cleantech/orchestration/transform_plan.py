@@ -1,5 +1,5 @@
 """What a transform DAG run works on: the per-run files (from `Layout`), the ingest results
-carried in asset events, the plan (ingest / catch up / nothing), and the run's `PipelineResult`.
+carried in asset events and the plan (ingest / catch up / nothing).
 
 Imported by the DAG processor with the DAG files: Airflow, duckdb and the gate are imported inside
 the functions that need them (`cleantech.core.pipeline` with duckdb and the gate 0.8 s,
@@ -122,80 +122,9 @@ def plan_transform(
     return {"mode": "ingest", "staging": stagings.pop(), "datasets": extras}
 
 
-def pipeline_run_id(run_id: str) -> str:
-    """The `ops.pipeline_runs.run_id` a transform run records (`airflow:<Airflow run id>`)."""
-    return f"airflow:{run_id}"
-
-
-def holds_run(db: Path, run_id: str) -> bool:
-    """Whether the warehouse file `db` records `run_id` in `ops.pipeline_runs` (read-only; False
-    when the file or the table does not exist)."""
-    import duckdb  # the DAG processor imports this module: duckdb only when a task calls this
-
-    from ingest.sql import has_table
-
-    if not Path(db).exists():
-        return False
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        if not has_table(con, "ops", "pipeline_runs"):
-            return False
-        row = con.execute(
-            "select count(*) from ops.pipeline_runs where run_id = ?", [run_id]
-        ).fetchone()
-        return bool(row and row[0])
-    finally:
-        con.close()
-
-
 def changed_datasets(events: Mapping[Any, Iterable[Any]]) -> tuple[list[str], list[str]]:
     """From triggering asset events: (datasets loaded anew, datasets reported unchanged)."""
     extras = latest_extras(events)
     loaded = [n for n, e in extras.items() if e.get("outcome") != "unchanged"]
     unchanged = [n for n, e in extras.items() if e.get("outcome") == "unchanged"]
     return loaded, unchanged
-
-
-def pipeline_result(
-    audited: Mapping[str, Any],
-    *,
-    run_id: str,
-    published: Path,
-    full_refresh: bool,
-    dag_run: Any = None,
-) -> Any:
-    """An `cleantech.core.pipeline.PipelineResult` for a transform run about to publish (for `ops.pipeline_runs`)."""
-    from datetime import UTC, datetime
-
-    from cleantech.core.pipeline import PipelineResult
-    from expectations.runner import ExpectationOutcome, GateResult
-
-    extras = dict(audited.get("datasets") or {})
-    gate_doc = audited.get("gate") or {}
-    gate = GateResult(
-        results=[ExpectationOutcome(**r) for r in gate_doc.get("results") or []],
-        report_index=Path(gate_doc["report_index"]) if gate_doc.get("report_index") else None,
-        suites=list(gate_doc.get("suites") or []),
-        seconds=float(gate_doc.get("seconds") or 0.0),
-    )
-    sources = {e.get("source") for e in extras.values() if e.get("source")}
-    started = getattr(dag_run, "start_date", None) or datetime.now(UTC)
-    result = PipelineResult(
-        run_id=pipeline_run_id(run_id),
-        published=published,
-        staging=Path(audited["build"]),
-        source=",".join(sorted(sources)) or "published",
-        full_refresh=full_refresh,
-        started_at=started,
-        outcome="published",
-        finished_at=datetime.now(UTC),
-        ingest=list(extras.values()),
-        gate=gate,
-        report_index=gate.report_index,
-    )
-    result.timings = {
-        "ingest": sum(float(e.get("seconds") or 0.0) for e in extras.values()),
-        "dbt": float(audited.get("dbt_seconds") or 0.0),
-        "audit": gate.seconds,
-    }
-    return result

@@ -26,6 +26,7 @@ HEAVY = ("duckdb", "yaml", "pandas", "pyarrow", "great_expectations", "dbt", "ex
         "cleantech.orchestration.settings",
         "cleantech.orchestration.alerts",
         "cleantech.orchestration.transform_plan",
+        "cleantech.orchestration.tasks",
     ],
 )
 def test_dag_helper_module_imports_no_heavy_dependency(module: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import os
@@ -10,6 +11,7 @@ import sys
 
 import pytest
 
+from cleantech.layout import Layout
 from cleantech.orchestration import alerts, settings, transform_plan
 from tests.dags.conftest import AIRFLOW_ENV, DAGS_DIR
 
@@ -98,7 +100,10 @@ def test_transform_dag_waits_for_every_raw_asset_and_emits_warehouse(dagbag):
     publish = dag.get_task("publish")
     # Retried when its worker dies; a retry that finds the run published only emits the event.
     assert publish.retries >= 1
-    assert "holds_run(published" in inspect.getsource(publish.python_callable)
+    from cleantech.core import steps
+
+    assert "tasks.publish(" in inspect.getsource(publish.python_callable)
+    assert "holds_run(published" in inspect.getsource(steps.publish)
     assert [o.name for o in publish.outlets] == [settings.WAREHOUSE_ASSET]
 
 
@@ -204,9 +209,46 @@ def test_plan_transform_manual_runs():
 
 def test_run_files_are_named_per_run():
     run_id = "asset_triggered__2026-11-28T10:00:00+00:00"
-    assert transform_plan.ingest_staging_for(run_id).name == (
+    layout = Layout.current()
+    assert layout.airflow_ingest_staging(run_id).name == (
         "ingest-asset_triggered__2026-11-28T10-00-00-00-00.duckdb"
     )
-    assert (
-        transform_plan.build_for(run_id).parent == transform_plan.ingest_staging_for(run_id).parent
-    )
+    assert layout.airflow_build(run_id).parent == layout.airflow_ingest_staging(run_id).parent
+
+
+def _task_functions(tree: ast.Module) -> list[ast.FunctionDef]:
+    """Functions decorated with `@task` / `@task(...)` / `@task.short_circuit(...)`."""
+
+    def is_task(dec: ast.expr) -> bool:
+        node = dec.func if isinstance(dec, ast.Call) else dec
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        return isinstance(node, ast.Name) and node.id == "task"
+
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and any(is_task(d) for d in node.decorator_list)
+    ]
+
+
+def test_every_dag_task_body_is_one_call_into_the_core():
+    """DAGs are thin: a task body is (a docstring and) `return <one call>` to
+    `cleantech.orchestration.tasks`, whose arguments are plain names, constants or keywords."""
+    counted = 0
+    for path in DAG_FILES:
+        for fn in _task_functions(ast.parse(path.read_text(encoding="utf-8"))):
+            body = list(fn.body)
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]  # the docstring
+            where = f"{path.name}:{fn.name}"
+            assert len(body) == 1 and isinstance(body[0], ast.Return), f"{where}: not one statement"
+            call = body[0].value
+            assert isinstance(call, ast.Call), f"{where}: does not return a call"
+            assert ast.unparse(call.func).startswith("tasks."), (
+                f"{where}: calls {ast.unparse(call.func)}"
+            )
+            calls = [n for n in ast.walk(call) if isinstance(n, ast.Call)]
+            assert calls == [call], f"{where}: more than one call"
+            counted += 1
+    assert counted == 9  # ingest: plan, prepare, ingest; transform: 4; report: 2
