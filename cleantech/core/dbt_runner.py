@@ -68,11 +68,6 @@ class DbtResult:
         )
 
 
-def artifacts_dir(db: Path) -> Path:
-    """The folder holding dbt's target/ and logs/ for one warehouse file (`layout.dbt_artifacts_dir`)."""
-    return dbt_artifacts_dir(db)
-
-
 def dbt_build(
     db: Path,
     *,
@@ -118,7 +113,7 @@ def _run(
     """Invoke dbt on `db` with per-file artifact folders; summarise, raise DbtFailed on failure."""
     if not db.exists():
         raise DbtFailed(f"{command} failed: warehouse file {db} does not exist (run ingest first)")
-    folder = artifacts_dir(db)
+    folder = dbt_artifacts_dir(db)
     target, logs = folder / "target", folder / "logs"
     started = time.perf_counter()
     res = _invoke([*args, *_common_args(target, logs, quiet=quiet, project_dir=project_dir)], db=db)

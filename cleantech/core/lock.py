@@ -43,11 +43,6 @@ class LockFailed(RuntimeError):
         super().__init__(f"cannot take the warehouse writer lock {lock_path}: {reason}")
 
 
-def lock_path_for(published: Path) -> Path:
-    """The lock file beside a published warehouse file (`Layout.lock`)."""
-    return Layout(published).lock
-
-
 def default_timeout() -> float:
     """Seconds a run waits for the lock (`CLEANTECH_LOCK_TIMEOUT` overrides; 0 = fail at once)."""
     env = os.environ.get("CLEANTECH_LOCK_TIMEOUT")
@@ -65,7 +60,7 @@ class WriterLock:
         timeout: float | None = None,
         poll: float = 0.2,
     ) -> None:
-        self.path = lock_path_for(Path(published))
+        self.path = Layout(Path(published)).lock
         # Written into the lock file, so that a waiting writer's error names what it waits for.
         self.purpose = " ".join(purpose.split())
         self.timeout = default_timeout() if timeout is None else timeout

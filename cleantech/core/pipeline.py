@@ -39,7 +39,7 @@ from cleantech.core.steps import (
     prepare_staging,
     table_counts,
 )
-from cleantech.layout import Layout, published_path
+from cleantech.layout import published_path
 from ingest.catalog import load_catalog
 from ingest.errors import one_line
 
@@ -127,18 +127,3 @@ def _checked_catalog(source: str, datasets: list[str] | None) -> Any:
     except Exception as exc:
         raise PipelineFailed(one_line(exc), stage="config") from exc
     return catalog
-
-
-def staging_for(published: Path) -> Path:
-    """The staging build for a published file (`Layout.staging`)."""
-    return Layout(published).staging
-
-
-def report_dir_for(published: Path) -> Path:
-    """Where the quality report of each run is written (`Layout.quality_dir`)."""
-    return Layout(published).quality_dir
-
-
-def run_log_for(published: Path) -> Path:
-    """The JSON-lines run log beside the published file (`Layout.run_log`)."""
-    return Layout(published).run_log

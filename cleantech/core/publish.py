@@ -111,11 +111,6 @@ def is_published_file(db: Path, published: Path) -> bool:
     return has_published_mark(db)
 
 
-def next_path(published: Path) -> Path:
-    """The hidden copy beside `published` that `publish` swaps into place (`Layout.next_file`)."""
-    return Layout(published).next_file
-
-
 def checkpoint(db: Path) -> None:
     """Fold the WAL into the database file and close it, so the file alone is complete."""
 
@@ -269,7 +264,7 @@ def _swap(staging: Path, published: Path, required: Iterable[str], before_swap: 
     checkpoint(staging)
     published.parent.mkdir(parents=True, exist_ok=True)
 
-    source = next_path(published)
+    source = Layout(published).next_file
     try:
         write_in_storage_version(staging, source)
         verify(source, required)

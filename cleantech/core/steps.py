@@ -28,8 +28,8 @@ import duckdb
 
 from cleantech.core.build import Build
 from cleantech.core.dbt_runner import dbt_build
-from cleantech.core.publish import next_path, unmark_published, wal_path
 from cleantech.core.publish import publish as publish_file
+from cleantech.core.publish import unmark_published, wal_path
 from cleantech.core.runlog import (
     PipelineResult,
     holds_run,
@@ -114,7 +114,7 @@ def prepare_staging(published: Path, staging: Path) -> Path:
     """Start a fresh build: unlink any stale staging file, then copy the published file (if any)."""
     staging.parent.mkdir(parents=True, exist_ok=True)
     tmp = staging.with_name(staging.name + ".tmp")
-    for stale in (staging, wal_path(staging), tmp, wal_path(tmp), next_path(published)):
+    for stale in (staging, wal_path(staging), tmp, wal_path(tmp), Layout(published).next_file):
         stale.unlink(missing_ok=True)
     if published.exists():
         try:

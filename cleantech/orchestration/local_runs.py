@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cleantech.layout import Layout
 from cleantech.orchestration.settings import (
     WRITER_POOL,
     WRITER_POOL_DESCRIPTION,
@@ -115,7 +116,6 @@ def run_dags_locally(
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    from cleantech.core.pipeline import report_dir_for
     from cleantech.layout import parquet_dir, published_path, report_html_path
 
     print()
@@ -131,7 +131,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     published = published_path()
     print(f"outcome: {summary['outcome']}")
     print(f"warehouse:      {published}")
-    print(f"quality report: {report_dir_for(published) / 'index.html'}")
+    print(f"quality report: {Layout(published).quality_dir / 'index.html'}")
     print(f"HTML report:    {report_html_path(published)}")
     print(f"Parquet marts:  {parquet_dir(published)}/")
     print(

@@ -16,21 +16,6 @@ from cleantech.layout import Layout
 from cleantech.orchestration.settings import env_int
 
 
-def runs_dir() -> Path:
-    """Where the DAGs keep their per-run staging and build files (`Layout.airflow_runs_dir`)."""
-    return Layout.current().airflow_runs_dir
-
-
-def ingest_staging_for(run_id: str) -> Path:
-    """The staging file one ingest run writes (`Layout.airflow_ingest_staging`)."""
-    return Layout.current().airflow_ingest_staging(run_id)
-
-
-def build_for(run_id: str) -> Path:
-    """The file one transform run builds, audits and publishes (`Layout.airflow_build`)."""
-    return Layout.current().airflow_build(run_id)
-
-
 def remove_old_run_files(max_age_hours: float | None = None) -> list[Path]:
     """Delete per-run files (and their dbt artifacts) older than `CLEANTECH_RUN_FILES_MAX_AGE_HOURS` (48)."""
     import shutil
@@ -41,7 +26,7 @@ def remove_old_run_files(max_age_hours: float | None = None) -> list[Path]:
         if max_age_hours is not None
         else env_int("CLEANTECH_RUN_FILES_MAX_AGE_HOURS", 48)
     )
-    folder = runs_dir()
+    folder = Layout.current().airflow_runs_dir
     if not folder.is_dir():
         return []
     cutoff = time.time() - hours * 3600

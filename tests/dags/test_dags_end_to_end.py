@@ -19,7 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cleantech.orchestration import local_runs, settings, transform_plan
+from cleantech.layout import Layout
+from cleantech.orchestration import local_runs, settings
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +111,7 @@ def test_dags_publish_the_warehouse_then_skip_unchanged_tables(
     assert (published.parent / "report.html").exists()
     assert (published.parent / "parquet" / "fct_cleantech_region_year.parquet").exists()
     # The ingest staging was consumed by the build, the build by the publish.
-    assert not list(transform_plan.runs_dir().glob("*.duckdb"))
+    assert not list(Layout.current().airflow_runs_dir.glob("*.duckdb"))
     published_stat = published.stat()
 
     # Nothing changed at the source: metadata requests only, nothing rebuilt or published.

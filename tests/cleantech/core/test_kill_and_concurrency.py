@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cleantech.core.pipeline import run_log_for, staging_for
+from cleantech.layout import Layout
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def test_killed_runs_leave_the_published_file_whole_and_the_next_runs_one_publis
     before = sha(published)
     pauses = tmp_path / "pauses"
     base_url = demo_server.base_url_v2
-    dbt_log = staging_for(published).parent / f".{published.name}.dbt"
+    dbt_log = Layout(published).staging.parent / f".{published.name}.dbt"
 
     for stage in ("ingest", "dbt", "audit", "before_swap"):
         env = _env(published, base_url, CLEANTECH_TEST_PAUSE_AT=stage,
@@ -130,4 +130,4 @@ def test_killed_runs_leave_the_published_file_whole_and_the_next_runs_one_publis
     assert outcomes.count("killed") == 4, runs
     assert runs[-1] == ("published", winner.pid)
     assert not any(p.name.endswith(".next") for p in published.parent.iterdir())
-    assert run_log_for(published).exists()
+    assert Layout(published).run_log.exists()

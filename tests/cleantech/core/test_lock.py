@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cleantech.core.lock import WarehouseLocked, WriterLock, lock_path_for
+from cleantech.core.lock import WarehouseLocked, WriterLock
+from cleantech.layout import Layout
 
 HOLD = """
 import sys, time
@@ -35,7 +36,7 @@ def _holder(published: Path) -> subprocess.Popen:
 
 def test_lock_file_sits_beside_the_published_warehouse(tmp_path: Path) -> None:
     published = tmp_path / "cleantech.duckdb"
-    assert lock_path_for(published) == tmp_path / "cleantech.duckdb.lock"
+    assert Layout(published).lock == tmp_path / "cleantech.duckdb.lock"
     with WriterLock(published, timeout=0) as lock:
         assert lock.held
         assert f"pid {os.getpid()}" in lock.path.read_text()
@@ -132,7 +133,6 @@ def test_load_file_into_staging_waits_for_the_writer_lock_and_fails_in_one_line(
     warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from cleantech.cli import main
-    from cleantech.core.pipeline import staging_for
 
     file = _jsonstat_file(tmp_path)
     with WriterLock(warehouse, timeout=0):
@@ -141,12 +141,12 @@ def test_load_file_into_staging_waits_for_the_writer_lock_and_fails_in_one_line(
         assert code != 0
         assert err.count("\n") == 1 and err.startswith("error: cannot write "), err
         assert "holds the warehouse lock" in err
-        assert not staging_for(warehouse).exists()
+        assert not Layout(warehouse).staging.exists()
         # a file outside the warehouse folder is not the pipeline's business
         elsewhere = tmp_path / "mine.duckdb"
         assert main(["load-file", str(file), "--dataset", "manual", "--db", str(elsewhere)]) == 0
     assert main(["load-file", str(file), "--dataset", "manual"]) == 0  # lock free: loads
-    assert staging_for(warehouse).exists()
+    assert Layout(warehouse).staging.exists()
 
 
 def test_cli_writers_are_shut_out_while_a_pipeline_holds_the_lock(
@@ -154,7 +154,6 @@ def test_cli_writers_are_shut_out_while_a_pipeline_holds_the_lock(
 ) -> None:
     """A real pipeline paused right after taking the lock: `load-file` and `run` into the staging
     file fail with the lock message instead of slipping a table into the build."""
-    from cleantech.core.pipeline import staging_for
 
     published = tmp_path / "warehouse" / "cleantech.duckdb"
     pauses = tmp_path / "pauses"
@@ -175,7 +174,7 @@ def test_cli_writers_are_shut_out_while_a_pipeline_holds_the_lock(
             assert pipeline.poll() is None, "the pipeline exited before pausing"
             assert time.monotonic() < deadline, "the pipeline did not pause"
             time.sleep(0.05)
-        staging = staging_for(published)
+        staging = Layout(published).staging
         before = staging.read_bytes()
         for args in (
             ["load-file", str(_jsonstat_file(tmp_path)), "--dataset", "manual"],

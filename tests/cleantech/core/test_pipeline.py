@@ -17,7 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cleantech.core.pipeline import PipelineFailed, read_run_log, run_log_for, run_pipeline
+from cleantech.core.pipeline import PipelineFailed, read_run_log, run_pipeline
+from cleantech.layout import Layout
 from tests.cleantech.core import snapshot_edit as edit
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,7 @@ def test_good_data_publishes_with_a_run_record(good_published: Path) -> None:
         assert [r[0] for r in runs] == ["published"] and runs[0][1] == 0
     assert not good_published.with_name("cleantech.duckdb.wal").exists()
     assert (good_published.parent / "quality" / "index.html").exists()
-    log = read_run_log(run_log_for(good_published))
+    log = read_run_log(Layout(good_published).run_log)
     assert [r["run"]["outcome"] for r in log.values()] == ["published"]
 
 
@@ -126,7 +127,7 @@ def test_bad_data_fails_the_gate_and_leaves_the_published_file_untouched(
     assert (quality / "index.html").exists()
     assert name in (quality / "summary.html").read_text(encoding="utf-8")
     # the run is recorded outside the published file (it stays byte-identical)
-    runs = [json.loads(line) for line in run_log_for(published).read_text().splitlines()]
+    runs = [json.loads(line) for line in Layout(published).run_log.read_text().splitlines()]
     last = runs[-1]
     assert last["event"] == "finished" and last["run"]["outcome"] == "failed"
     assert name in {q["name"] for q in last["quality"]}

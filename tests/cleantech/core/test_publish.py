@@ -15,11 +15,11 @@ from cleantech.core.publish import (
     PUBLISHED_STORAGE_VERSION,
     PublishFailed,
     inventory,
-    next_path,
     publish,
     storage_version,
     wal_path,
 )
+from cleantech.layout import Layout
 from tests.expectations.synth import build_warehouse
 
 
@@ -120,7 +120,7 @@ def test_publish_writes_the_v1_4_storage_format_with_the_same_contents(
     assert "ops.publication" in after  # the published mark travels with the copy
     after.pop("ops.publication")
     assert after == built and built["marts.v_marker"] == -1
-    assert not next_path(published).exists()
+    assert not Layout(published).next_file.exists()
 
 
 def test_a_failed_conversion_leaves_the_published_file_and_no_next_file(
@@ -136,7 +136,7 @@ def test_a_failed_conversion_leaves_the_published_file_and_no_next_file(
     with pytest.raises(PublishFailed, match="storage version v9.9.9"):
         publish(_staging_with_marker(good_db, tmp_path, "x"), published)
     assert sha(published) == before
-    assert not next_path(published).exists()
+    assert not Layout(published).next_file.exists()
 
     # a copy that does not hold what the build holds is refused too
     monkeypatch.setattr(publish_mod, "write_in_storage_version", real)
@@ -145,7 +145,7 @@ def test_a_failed_conversion_leaves_the_published_file_and_no_next_file(
     with pytest.raises(PublishFailed, match="differs from the build in marts.dim_regions"):
         publish(_staging_with_marker(good_db, tmp_path, "y"), published)
     assert sha(published) == before
-    assert not next_path(published).exists()
+    assert not Layout(published).next_file.exists()
 
 
 def test_publish_copies_when_rename_crosses_mounts(

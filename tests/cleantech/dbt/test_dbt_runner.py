@@ -11,11 +11,11 @@ import pytest
 
 from cleantech.core.dbt_runner import (
     DbtFailed,
-    artifacts_dir,
     dbt_build,
     dbt_docs_generate,
     dbt_parse,
 )
+from cleantech.layout import dbt_artifacts_dir
 from cleantech.outputs.answers import mart_answers
 
 pytestmark = pytest.mark.slow
@@ -95,7 +95,7 @@ def test_revised_values_stay_queryable_and_marts_show_the_latest(
 
 def test_docs_generate_writes_a_catalog_with_the_marts(built_db: Path) -> None:
     target = dbt_docs_generate(built_db)
-    assert target == artifacts_dir(built_db) / "target"
+    assert target == dbt_artifacts_dir(built_db) / "target"
     assert (target / "index.html").exists() and (target / "static_index.html").exists()
     catalog = json.loads((target / "catalog.json").read_text())
     assert "model.cleantech.fct_cleantech_region_year" in catalog["nodes"]
