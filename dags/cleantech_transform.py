@@ -10,15 +10,18 @@ event and nothing is built or published. The events name the ingest run's stagin
    `unchanged` and a warehouse is published, the run stops here (short-circuit). A manual run
    without events rebuilds from a copy of the published warehouse (e.g. after a dbt change);
    `conf={"staging": PATH}` builds a given staging file.
-2. `dbt_build` — moves the staging file to this run's build file, then one `dbt build` (models,
-   snapshots, tests) on it (`cleantech.core.dbt_runner.dbt_build`).
-3. `quality_gate` — Great Expectations suites on raw and marts (`expectations.runner.run_gate`);
-   Data Docs in `warehouse/quality/`; a critical failure fails the task and nothing is published.
-4. `publish` — records the run in `ops.pipeline_runs`, then swaps the audited build onto the
-   published path (`cleantech.core.publish.publish`: CHECKPOINT, verify read-only, `os.replace`) and emits
-   the **`warehouse`** asset. Safe to retry (a worker lost mid-publish): a try that finds this
-   run already in the published warehouse only emits the event; the build is never published twice.
+2. `dbt_build` — core steps `prepare` (the staging file becomes this run's build file) and
+   `transform` (one `dbt build`: models, snapshots, tests). A failed dbt build is recorded and the
+   gate still audits, as in the CLI.
+3. `quality_gate` — core step `audit`: Great Expectations on raw and marts; Data Docs in
+   `warehouse/quality/`. A critical failure (or dbt's, reported first) fails the task without a
+   retry (`AirflowFailException`) and nothing is published.
+4. `publish` — core step `publish`: records the run in `ops.pipeline_runs` (with the history of the
+   file it replaces), swaps the audited build onto the published path and emits the **`warehouse`**
+   asset. Safe to retry: a try that finds this run already published only emits the event.
 
+Every task body is one call to `cleantech.orchestration.tasks`; the run (`airflow:<run id>`) is
+recorded in `cleantech.runs.jsonl` at each step, failures with their stage.
 Writers take the one-slot `duckdb_writer` pool and the warehouse lock (`cleantech.core.lock`).
 Downstream work schedules on `Asset("warehouse")`.
 """

@@ -274,10 +274,24 @@ def record_runs(
                     "run (critical ones blocked publishing, warnings were published).'")  # fmt: skip
         if history_from is not None and Path(history_from).exists():
             _carry_history(con, Path(history_from))
+        logged = read_run_log(log)
+        # A run recorded as 'killed' by an earlier publish (it had no outcome then: an Airflow run
+        # between two tasks) that has since finished gets its real outcome.
+        stale = [
+            r[0]
+            for r in con.execute(
+                "select run_id from ops.pipeline_runs where outcome = 'killed'"
+            ).fetchall()
+            if (logged.get(r[0]) or {}).get("event") == "finished"
+        ]
+        if stale:
+            marks = ", ".join("?" for _ in stale)
+            for table in ("ops.pipeline_runs", "ops.quality_results"):
+                con.execute(f"delete from {table} where run_id in ({marks})", stale)  # noqa: S608
         known = {r[0] for r in con.execute("select run_id from ops.pipeline_runs").fetchall()}
         rows: list[dict[str, Any]] = []
         quality: list[dict[str, Any]] = []
-        for run_id, rec in read_run_log(log).items():
+        for run_id, rec in logged.items():
             if run_id in known or run_id == current.run_id:
                 continue
             run = dict(rec.get("run") or {})
