@@ -1,7 +1,8 @@
 """Crash safety and one writer at a time, with real processes (`cleantech pipeline`).
 
 A run SIGKILLed at any stage leaves the published file the old complete warehouse, and the next
-run succeeds. Kill points are made deterministic by the pipeline's test hook: with
+run succeeds. `kill_at_each_stage` is shared with the Airflow path (tests/dags/test_kill_airflow.py).
+Kill points are made deterministic by the core steps' test hook: with
 `CLEANTECH_TEST_PAUSE_AT=<stage>` a run stops at that stage and writes a marker file, so the test
 kills it exactly there. Two runs started at once: one publishes, the other stops with a clear
 message naming the holder of the lock.
@@ -39,11 +40,11 @@ def _env(published: Path, base_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen:
+def _start(env: dict[str, str], log: Path, command: list[str] | None = None) -> subprocess.Popen:
     # own session, so a SIGKILL reaches the run and anything it started
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "cleantech", "pipeline"],
+            command or [sys.executable, "-m", "cleantech", "pipeline"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
@@ -70,6 +71,41 @@ def _assert_complete_warehouse(published: Path) -> None:
         assert con.execute("select count(*) from raw.egss_county").fetchone()[0] > 0
 
 
+CLI = [sys.executable, "-m", "cleantech", "pipeline"]
+
+
+def kill_at_each_stage(
+    published: Path, env: dict[str, str], command: list[str], stages: tuple[str, ...], logs: Path
+) -> None:
+    """Start `command` once per stage, paused there by the core's test hook, SIGKILL it (at dbt:
+    once dbt writes its log), and check the published file is byte-identical and complete."""
+    before = sha(published)
+    pauses = logs / "pauses"
+    staging_dir = Layout(published).staging.parent
+    for stage in stages:
+        run_env = {**env, "CLEANTECH_TEST_PAUSE_AT": stage, "CLEANTECH_TEST_PAUSE_DIR": str(pauses)}
+        proc = _start(run_env, logs / f"kill-{stage}.log", command)
+        pattern = f"paused-{stage}-*"
+        _wait_for(lambda: any(pauses.glob(pattern)), proc, f"the run to pause at {stage}")  # noqa: B023
+        if stage == "dbt":
+            # let dbt start writing to the build file, then kill it mid-build
+            for old in staging_dir.rglob("*.dbt"):
+                shutil.rmtree(old, ignore_errors=True)
+            (pauses / "release-dbt").touch()
+            _wait_for(
+                lambda: any(d.rglob("*.log") for d in staging_dir.rglob("*.dbt")),
+                proc,
+                "dbt to start",
+            )
+            time.sleep(1.0)
+        _kill(proc)
+        (pauses / "release-dbt").unlink(missing_ok=True)
+        for marker in pauses.glob("paused-*"):
+            marker.unlink()
+        assert sha(published) == before, f"a run killed at {stage} changed the published file"
+        _assert_complete_warehouse(published)
+
+
 def test_killed_runs_leave_the_published_file_whole_and_the_next_runs_one_publishes(
     good_published: Path, demo_server, tmp_path: Path
 ) -> None:
@@ -77,26 +113,14 @@ def test_killed_runs_leave_the_published_file_whole_and_the_next_runs_one_publis
     published.parent.mkdir()
     shutil.copyfile(good_published, published)
     before = sha(published)
-    pauses = tmp_path / "pauses"
     base_url = demo_server.base_url_v2
-    dbt_log = Layout(published).staging.parent / f".{published.name}.dbt"
-
-    for stage in ("ingest", "dbt", "audit", "before_swap"):
-        env = _env(published, base_url, CLEANTECH_TEST_PAUSE_AT=stage,
-                   CLEANTECH_TEST_PAUSE_DIR=str(pauses))  # fmt: skip
-        proc = _start(env, tmp_path / f"kill-{stage}.log")
-        marker = pauses / f"paused-{stage}-{proc.pid}"
-        _wait_for(marker.exists, proc, f"the run to pause at {stage}")
-        if stage == "dbt":
-            # let dbt start writing to the staging file, then kill it mid-build
-            shutil.rmtree(dbt_log, ignore_errors=True)
-            (pauses / "release-dbt").touch()
-            _wait_for(lambda: any(dbt_log.rglob("*.log")), proc, "dbt to start")  # noqa: B023
-            time.sleep(1.0)
-        _kill(proc)
-        (pauses / "release-dbt").unlink(missing_ok=True)
-        assert sha(published) == before, f"a run killed at {stage} changed the published file"
-        _assert_complete_warehouse(published)
+    kill_at_each_stage(
+        published,
+        _env(published, base_url),
+        CLI,
+        ("ingest", "dbt", "audit", "before_swap"),
+        tmp_path,
+    )
 
     # a reader holds the published file open (read-only) across the next publish
     reader = duckdb.connect(str(published), read_only=True)
