@@ -28,7 +28,7 @@ TRANSFORM_STAGES = {"dbt_build": "dbt", "quality_gate": "audit", "publish": "pub
 
 def _data_quality_fails(call: Callable[[], T]) -> T:
     """Run a core step; a data-quality failure fails the task without a retry."""
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from cleantech.core.steps import DataQualityFailed
 
