@@ -18,8 +18,9 @@ import pandas as pd
 
 from expectations.derived import derived_batch, table_ref
 from expectations.results import ExpectationOutcome
+from ingest.sql import existing_tables
 
-# GX logs every import of its docs decorators and reports usage unless told not to: both before the import.
+# Set before GX is imported: its loggers at WARNING (no per-import chatter), no usage analytics.
 logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -31,8 +32,6 @@ from great_expectations.data_context.types.base import (  # noqa: E402
     ProgressBarsConfig,
 )
 from great_expectations.expectations.registry import get_expectation_impl  # noqa: E402
-
-from ingest.sql import existing_tables  # noqa: E402
 
 # One batch: (pandas frame, [(suite item, GX expectation type, kwargs)], index columns shown with failures).
 Batch = tuple[pd.DataFrame, list[tuple[dict[str, Any], str, dict[str, Any]]], list[str]]
