@@ -33,10 +33,12 @@ COPY docker/with-build-env.sh /usr/local/bin/with-build-env
 RUN with-build-env python3.11 -m venv /opt/uv \
  && with-build-env /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}" \
  && with-build-env /opt/uv/bin/uv sync --frozen --extra deploy --no-install-project
-# The project, installed editable so `ingest.paths.REPO_ROOT` is /opt/cleantech (catalog, dbt
-# project, demo snapshot). The triggerer imports `ingest.watcher` from here.
+# The project, installed editable so `cleantech.layout.REPO_ROOT` is /opt/cleantech (catalog, dbt
+# project, demo snapshot). The triggerer imports `cleantech.orchestration.watcher` from here.
 COPY ingest ./ingest
 COPY expectations ./expectations
+COPY cleantech ./cleantech
+COPY pxweb_demo ./pxweb_demo
 COPY dbt_project ./dbt_project
 COPY dags ./dags
 COPY catalog.yml ./
@@ -65,8 +67,8 @@ ENV PATH=/opt/cleantech/.venv/bin:$PATH \
     CLEANTECH_STAGING=/data/staging/cleantech.duckdb \
     PYTHONUNBUFFERED=1
 WORKDIR /opt/cleantech
-RUN python -c "import ingest.watcher, ingest.airflow_support, ingest.run, airflow.providers.celery, airflow.providers.fab" \
- && airflow version && cleantech-ingest --help >/dev/null
+RUN python -c "import cleantech.orchestration.watcher, cleantech.orchestration.settings, ingest.datasets, airflow.providers.celery, airflow.providers.fab" \
+ && airflow version && cleantech --help >/dev/null
 USER 50000:0
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/cleantech-entrypoint"]
 CMD ["airflow", "version"]

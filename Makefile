@@ -21,7 +21,7 @@ install: .venv/.installed
 run: install
 	@bash scripts/airflow_run.sh $(DEMO_PORT)
 
-# The same chain without Airflow (python -m ingest pipeline), against the local server.
+# The same chain without Airflow (cleantech pipeline), against the local server.
 pipeline: install
 	@bash scripts/run_demo.sh $(DEMO_PORT)
 
@@ -51,9 +51,10 @@ deploy-test: install
 	@bash tests/deploy/run.sh
 
 lint: install
-	$(PY) -m ruff check ingest expectations dags tests bench bi
-	$(PY) -m ruff format --check ingest expectations dags tests bench bi
+	$(PY) -m ruff check ingest expectations cleantech pxweb_demo dags tests bench bi scripts
+	$(PY) -m ruff format --check ingest expectations cleantech pxweb_demo dags tests bench bi scripts
 	$(PY) -m mypy
+	.venv/bin/lint-imports --no-cache
 	CLEANTECH_DBT_PATH=$${TMPDIR:-/tmp}/cleantech-sqlfluff.duckdb .venv/bin/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/analyses
 
 bench: install
@@ -61,10 +62,10 @@ bench: install
 
 # The HTML report from the published warehouse (the pipeline also writes it, and Parquet, on publish).
 report: install
-	$(PY) -m ingest report
+	$(PY) -m cleantech report
 
 serve-demo: install
-	$(PY) -m ingest serve-demo --port $(DEMO_PORT)
+	$(PY) -m cleantech serve-demo --port $(DEMO_PORT)
 
 clean:
 	rm -rf warehouse .airflow dbt_project/target dbt_project/logs .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -32,7 +32,7 @@ import duckdb
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ingest.dbt_runner import PROJECT_DIR, DbtResult, dbt_build, dbt_parse  # noqa: E402
+from cleantech.core.dbt_runner import PROJECT_DIR, DbtResult, dbt_build, dbt_parse  # noqa: E402
 
 DATA = REPO / "bench" / ".data" / "dbt"
 COUNT_TEST = "assert_dim_regions_has_21_counties_and_the_country"
@@ -40,8 +40,8 @@ COUNT_TEST = "assert_dim_regions_has_21_counties_and_the_country"
 
 def ingest_demo(path: Path) -> float:
     """Ingest every catalog dataset from the local demo server into `path`; return seconds."""
-    from ingest.run import ingest_all
-    from ingest.server import start_server
+    from ingest.datasets import ingest_all
+    from pxweb_demo.server import start_server
 
     path.unlink(missing_ok=True)
     server = start_server(port=0)
@@ -229,7 +229,7 @@ def main() -> int:
         "",
         "Cold = fresh target folder (full parse, all seeds, models, data tests and unit tests) in a",
         "process that has already imported dbt; warm = the same build again (partial parse, tables",
-        "replaced). dbt runs in process through `ingest.dbt_runner.dbt_build`, as in the pipeline.",
+        "replaced). dbt runs in process through `cleantech.core.dbt_runner.dbt_build`, as in the pipeline.",
         "",
         "| raw layer | raw rows | counties | `cleantech_growth` rows | nodes | cold build (s) | warm build (s) |",
         "|---|---:|---:|---:|---:|---:|---:|",

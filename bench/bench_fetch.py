@@ -20,8 +20,8 @@ import platform
 import time
 from pathlib import Path
 
-from ingest.pxweb import PxWebClient
-from ingest.server import start_server
+from ingest.pxweb.client import PxWebClient
+from pxweb_demo.server import start_server
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = "TAB638"

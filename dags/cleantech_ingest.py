@@ -2,14 +2,14 @@
 ### cleantech_ingest — PxWeb tables → `raw.<dataset>` in this run's staging file
 
 Runs **nightly at 02:00 Europe/Stockholm** and **whenever a source table is republished**: the
-`pxweb_sources` asset has an `AssetWatcher` (`ingest.watcher.PxWebTableUpdatedTrigger`, run by the
+`pxweb_sources` asset has an `AssetWatcher` (`cleantech.orchestration.watcher.PxWebTableUpdatedTrigger`, run by the
 triggerer) that polls every catalog table's `updated` and fires only when it moves.
 
 1. `plan` — the datasets to load (the catalog, or the `datasets` param).
 2. `prepare` — this run's staging file: a fresh copy of the published warehouse
-   (`ingest.pipeline.prepare_staging`), so the incremental state is the last *published* one.
+   (`cleantech.orchestration.tasks.prepare_ingest`), so the incremental state is the last *published* one.
 3. `ingest` — **one mapped task per dataset** (map index = dataset name) calling
-   `ingest.run.ingest_dataset` on the staging file. A table whose source `updated` has not moved is
+   `ingest.datasets.ingest_dataset` on the staging file. A table whose source `updated` has not moved is
    not re-fetched (one metadata request; outcome `unchanged`). Retries with exponential backoff.
    Each success emits an asset event on `raw.<dataset>` (through the `raw_tables` alias) whose
    `extra` holds the dataset, the source's `updated`, rows, requests, bytes, seconds, the outcome
@@ -39,45 +39,47 @@ from airflow.sdk import (
     task,
 )
 
-from ingest import airflow_support as af
-from ingest.watcher import PxWebTableUpdatedTrigger
+from cleantech.orchestration import alerts, settings, tasks
+from cleantech.orchestration.watcher import PxWebTableUpdatedTrigger
 
 SOURCES = Asset(
-    af.SOURCES_ASSET,
+    settings.SOURCES_ASSET,
     watchers=[
         AssetWatcher(
             name="pxweb_table_updated",
             trigger=PxWebTableUpdatedTrigger(
-                source=af.default_source(), poll_interval=af.watch_interval()
+                source=settings.default_source(), poll_interval=settings.watch_interval()
             ),
         )
     ],
 )
-RAW_TABLES = AssetAlias(af.RAW_ALIAS)
+RAW_TABLES = AssetAlias(settings.RAW_ALIAS)
 
 
 @dag(
     dag_id="cleantech_ingest",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(af.NIGHTLY_CRON, timezone=af.NIGHTLY_TZ),
+        timetable=CronTriggerTimetable(settings.NIGHTLY_CRON, timezone=settings.NIGHTLY_TZ),
         assets=SOURCES,
     ),
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    tags=af.TAGS_INGEST,
+    tags=settings.TAGS_INGEST,
     default_args={
-        "owner": af.OWNER,
-        "retries": af.ingest_retries(),
-        "retry_delay": af.retry_delay(),
+        "owner": settings.OWNER,
+        "retries": settings.ingest_retries(),
+        "retry_delay": settings.retry_delay(),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
         "execution_timeout": timedelta(minutes=10),
-        "on_failure_callback": af.on_failure,
+        "on_failure_callback": alerts.on_failure,
     },
     params={
-        "source": Param(af.default_source(), type="string", description="catalog source name"),
+        "source": Param(
+            settings.default_source(), type="string", description="catalog source name"
+        ),
         "full_refresh": Param(False, type="boolean", description="re-fetch unchanged tables"),
         "datasets": Param([], type="array", description="catalog datasets to load; empty = all"),
     },
@@ -86,77 +88,29 @@ def cleantech_ingest():
     @task
     def plan(params=None, triggering_asset_events=None) -> list[str]:
         """The datasets to load: the param's subset or the whole catalog (validated)."""
-        from ingest.catalog import load_catalog
+        return tasks.plan_ingest(params, triggering_asset_events)
 
-        catalog = load_catalog()
-        names = list(params.get("datasets") or catalog.datasets)
-        for name in names:
-            catalog.dataset(name)  # a typo fails here, before any fetch
-        source = catalog.source(params["source"])
-        print(f"source {source.name}: {source.base_url} ({source.api}); datasets: {names}")
-        for events in (triggering_asset_events or {}).values():
-            for event in events:
-                for change in ((event.extra or {}).get("payload") or {}).get("changes", []):
-                    print(
-                        f"watcher: {change.get('dataset')} ({change.get('table')}) updated "
-                        f"{change.get('previous')} -> {change.get('updated')}"
-                    )
-        return names
-
-    @task(pool=af.WRITER_POOL)
+    @task(pool=settings.WRITER_POOL)
     def prepare(run_id=None) -> str:
         """This run's staging file: a fresh copy of the published warehouse (write–audit–publish)."""
-        import duckdb
-
-        from ingest.lock import WriterLock
-        from ingest.paths import published_path
-        from ingest.pipeline import prepare_staging
-
-        published = published_path()
-        staging = af.ingest_staging_for(run_id)
-        with WriterLock(published, purpose="Airflow task cleantech_ingest.prepare"):
-            prepare_staging(published, staging)
-            if not staging.exists():  # first run: nothing published yet
-                duckdb.connect(str(staging)).close()
-        for old in af.remove_old_run_files():
-            print(f"removed old run file {old}")
-        print(f"staging: {staging} (from {published if published.exists() else 'empty'})")
-        return str(staging)
+        return tasks.prepare_ingest(run_id)
 
     @task(
-        pool=af.WRITER_POOL,
+        pool=settings.WRITER_POOL,
         outlets=[RAW_TABLES],
         map_index_template="{{ dataset }}",
         execution_timeout=timedelta(minutes=45),
     )
     def ingest(dataset: str, staging: str, params=None, run_id=None, outlet_events=None) -> dict:
         """Load one catalog dataset into this run's staging file; emit `raw.<dataset>`."""
-        from pathlib import Path
-
-        from airflow.sdk import get_current_context
-
-        from ingest.lock import WriterLock
-        from ingest.paths import published_path
-        from ingest.run import ingest_dataset
-
-        get_current_context()["dataset"] = dataset  # type: ignore[typeddict-unknown-key]
-        if not Path(staging).exists():
-            raise FileNotFoundError(f"staging file {staging} is gone: run cleantech_ingest again")
-        with WriterLock(
-            published_path(), purpose=f"Airflow task cleantech_ingest.ingest[{dataset}]"
-        ):
-            result = ingest_dataset(
-                dataset,
-                db=Path(staging),
-                source=params["source"],
-                full_refresh=params["full_refresh"],
-                progress=False,
-                client_options=af.client_options(),
-            )
-        extra = af.result_extra(result, source=params["source"], staging=staging, run_id=run_id)
-        print(f"{dataset}: {result.outcome} {result.message}".rstrip())
-        outlet_events[RAW_TABLES].add(Asset(af.raw_asset_name(dataset)), extra=extra)
-        return extra
+        return tasks.ingest_dataset(
+            dataset,
+            staging,
+            params=params,
+            run_id=run_id,
+            outlet_events=outlet_events,
+            alias=RAW_TABLES,
+        )
 
     ingest.partial(staging=prepare()).expand(dataset=plan())
 

@@ -10,10 +10,18 @@ from typing import Any
 
 import yaml
 
-from ingest.paths import catalog_path
-
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 APIS = ("v1", "v2")
+
+
+# The repository root: the package is installed editable (uv sync), so this is the checkout.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def catalog_path() -> Path:
+    """The source catalog file (`CLEANTECH_CATALOG` overrides)."""
+    env = os.environ.get("CLEANTECH_CATALOG")
+    return Path(env) if env else REPO_ROOT / "catalog.yml"
 
 
 class CatalogError(ValueError):
@@ -91,7 +99,7 @@ class Catalog:
 
 
 def load_catalog(path: Path | str | None = None) -> Catalog:
-    """Read and validate the catalog (default: `ingest.paths.catalog_path()`)."""
+    """Read and validate the catalog (default: `catalog_path()`)."""
     path = Path(path) if path else catalog_path()
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

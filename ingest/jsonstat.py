@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,8 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+
+from ingest.env import positive_number
 
 __all__ = [
     "Dataset",
@@ -479,16 +480,10 @@ _SPARSE_FLOOR = 100_000  # below this many cells, any sparsity is accepted
 
 
 def _env_number(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    if not text:
-        return default
     try:
-        value = float(text)
-    except ValueError:
-        raise JsonStatError(f"{name} must be a number, not {text!r}") from None
-    if value <= 0:
-        raise JsonStatError(f"{name} must be more than 0, not {text!r}")
-    return value
+        return positive_number(name, default)
+    except ValueError as exc:
+        raise JsonStatError(str(exc)) from None
 
 
 def max_document_bytes() -> int:

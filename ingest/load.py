@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from ingest.jsonstat import Dataset, Dimension, index_dtype, long_table
 from ingest.pxweb.models import is_zoned_iso, parse_updated
-from ingest.sql import qualified, quote_literal
+from ingest.sql import column_names, has_table, qualified, quote_literal
 from ingest.sql import quote_ident as _q
 
 __all__ = [
@@ -229,10 +229,7 @@ def last_loaded_updated(db: Path | str | duckdb.DuckDBPyConnection, dataset: str
     if not isinstance(db, duckdb.DuckDBPyConnection) and not Path(db).exists():
         return None
     with _connect(db, read_only=True) as con:
-        found = con.execute(
-            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = '_datasets'"
-        ).fetchone()
-        if not found:
+        if not has_table(con, "raw", "_datasets"):
             return None
         row = con.execute(
             "SELECT updated FROM raw._datasets WHERE dataset = ?", [dataset]
@@ -381,14 +378,7 @@ def _source_updated(dataset: str, parts: list[Dataset], meta: LoadMeta) -> str |
 
 def _check_existing_columns(con: duckdb.DuckDBPyConnection, dataset: str, ids: list[str]) -> None:
     """Refuse a vintage whose dimensions differ from the current table's."""
-    cols = [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'raw' "
-            "AND table_name = ? ORDER BY column_index",
-            [dataset],
-        ).fetchall()
-    ]
+    cols = column_names(con, "raw", dataset)
     if cols and cols[: -2 - len(META_COLUMNS)] != ids:
         raise ValueError(
             f"raw.{dataset} has dimensions {cols[: -2 - len(META_COLUMNS)]} but the new data has "
@@ -643,11 +633,7 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
 
 def _exists(con: duckdb.DuckDBPyConnection, dataset: str) -> bool:
     """Whether `raw.<dataset>` exists."""
-    return bool(
-        con.execute(
-            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = ?", [dataset]
-        ).fetchone()
-    )
+    return has_table(con, "raw", dataset)
 
 
 def _table(name: str) -> str:

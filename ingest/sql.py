@@ -1,4 +1,7 @@
-"""SQL identifier quoting for DuckDB, shared by every module that builds SQL from names.
+"""The one module of DuckDB helpers: identifier quoting and table/column introspection.
+
+Every module that asks a DuckDB connection which tables or columns it has does it through these
+helpers (the current database only, so an ATTACHed file never answers for the main one).
 
 Names that come from files (suite YAML, the catalog, dimension ids of a response) are pasted into
 SQL only through these helpers; values are bound as parameters instead, except where DuckDB takes
@@ -10,7 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["existing_tables", "qualified", "quote_ident", "quote_literal"]
+__all__ = [
+    "column_names",
+    "column_types",
+    "existing_tables",
+    "has_table",
+    "qualified",
+    "quote_ident",
+    "quote_literal",
+    "relation_names",
+    "split_qualified",
+]
 
 
 def quote_ident(name: str) -> str:
@@ -50,3 +63,41 @@ def split_qualified(name: str) -> tuple[str, str]:
     if not sep or not schema or not table:
         raise ValueError(f"{name!r} is not a schema-qualified table name (schema.table)")
     return schema, table
+
+
+def has_table(con: Any, schema: str, table: str) -> bool:
+    """Whether the connected database has the base table `schema.table` (views do not count)."""
+    row = con.execute(
+        "select 1 from duckdb_tables() where database_name = current_database() "
+        "and schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return row is not None
+
+
+def relation_names(con: Any, schema: str, *, base_tables_only: bool = False) -> list[str]:
+    """The tables (and views, unless `base_tables_only`) of one schema, sorted by name."""
+    kinds = "('BASE TABLE')" if base_tables_only else "('BASE TABLE', 'VIEW')"
+    rows = con.execute(
+        "select table_name from information_schema.tables "  # noqa: S608 (constant kinds)
+        f"where table_catalog = current_database() and table_schema = ? and table_type in {kinds} "
+        "order by table_name",
+        [schema],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def column_types(con: Any, schema: str, table: str) -> dict[str, str]:
+    """A table's or view's columns and their types, in column order (empty if it does not exist)."""
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_catalog = current_database() and table_schema = ? and table_name = ? "
+        "order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return {name: kind for name, kind in rows}
+
+
+def column_names(con: Any, schema: str, table: str) -> list[str]:
+    """A table's or view's column names in column order (empty if it does not exist)."""
+    return list(column_types(con, schema, table))

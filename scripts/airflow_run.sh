@@ -38,7 +38,7 @@ fi
 
 echo "running the DAGs with dag.test() (task logs: $log) ..."
 status=0
-"$py" -m ingest.airflow_support run --source "$CLEANTECH_SOURCE" >>"$log" 2>&1 || status=$?
+"$py" -m cleantech airflow run --source "$CLEANTECH_SOURCE" >>"$log" 2>&1 || status=$?
 # The summary the driver prints at the end; the task logs stay in the log file.
 sed -n '/^DAG runs (dag.test):/,$p' "$log"
 if [[ $status -ne 0 ]]; then
@@ -48,5 +48,5 @@ if [[ $status -ne 0 ]]; then
 fi
 echo
 # A few answers from the marts, straight from the published file (read-only).
-"$py" -m ingest.dbt_runner "$("$py" -c 'from ingest.paths import published_path; print(published_path())')" --answers-only
+"$py" -m cleantech answers
 echo "done in $(( $(date +%s) - started )) s"

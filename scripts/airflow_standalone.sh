@@ -31,10 +31,10 @@ trap stop_demo_server EXIT
 
 airflow db migrate >"$AIRFLOW_HOME/standalone-migrate.log" 2>&1 || {
   tail -20 "$AIRFLOW_HOME/standalone-migrate.log" >&2; exit 1; }
-"$py" -m ingest.airflow_support pool
+"$py" -m cleantech airflow pool
 # DAGs that `make run` created are paused (Airflow's default), and a paused DAG's asset watcher is
 # never started: make the project's DAGs active here, whatever created them first (issue 15).
-"$py" -m ingest.airflow_support activate --log "$AIRFLOW_HOME/standalone-activate.log" || {
+"$py" -m cleantech airflow activate --log "$AIRFLOW_HOME/standalone-activate.log" || {
   echo "error: could not activate the DAGs (log: $AIRFLOW_HOME/standalone-activate.log)" >&2; exit 1; }
 
 if [[ $CLEANTECH_SOURCE == demo ]]; then

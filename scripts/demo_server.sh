@@ -23,7 +23,7 @@ start_demo_server() {
     echo "error: port ${port} is already in use: stop what listens there, or choose another (DEMO_PORT=...)" >&2
     return 1
   fi
-  "$py" -m ingest serve-demo --port "$port" "$@" >>"$log" 2>&1 &
+  "$py" -m cleantech serve-demo --port "$port" "$@" >>"$log" 2>&1 &
   server=$!
   local _
   for _ in $(seq 1 100); do

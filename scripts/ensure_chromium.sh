@@ -4,7 +4,7 @@
 # package when we can (root on Debian/Ubuntu); otherwise stop with one line saying what to install.
 set -euo pipefail
 
-# The same names tests/report/browser.py looks for.
+# The same names tests/cleantech/outputs/browser.py looks for.
 candidates=(chromium chromium-browser google-chrome google-chrome-stable chrome)
 
 found() {

@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))  # `ingest` (the catalog, dbt) when run with another python
     if args.docs_from:
-        from ingest.dbt_runner import dbt_docs_generate
+        from cleantech.core.dbt_runner import dbt_docs_generate
 
         args.target = dbt_docs_generate(args.docs_from)
     text = build(

@@ -12,5 +12,5 @@ trap stop_demo_server EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 start_demo_server "$port"
 
-"$py" -m ingest pipeline --source demo
-"$py" -m ingest.dbt_runner "${CLEANTECH_WAREHOUSE:-warehouse/cleantech.duckdb}" --answers-only
+"$py" -m cleantech pipeline --source demo
+"$py" -m cleantech answers "${CLEANTECH_WAREHOUSE:-warehouse/cleantech.duckdb}"

@@ -33,7 +33,7 @@ def fixtures_dir() -> Path:
 @pytest.fixture(scope="session")
 def demo_server():
     """The project's local PxWeb server with the demo snapshot, on an ephemeral loopback port."""
-    from ingest.server import start_server
+    from pxweb_demo.server import start_server
 
     server = start_server(port=0)
     try:
@@ -45,7 +45,7 @@ def demo_server():
 @pytest.fixture(scope="session")
 def raw_db(tmp_path_factory: pytest.TempPathFactory, demo_server) -> Path:
     """A DuckDB file with every catalog dataset ingested from the local server (do not mutate)."""
-    from ingest.run import ingest_all
+    from ingest.datasets import ingest_all
 
     # Not "raw.duckdb": DuckDB names the database after the file, and a database called `raw`
     # makes every `raw.<table>` reference ambiguous with the schema.
@@ -64,7 +64,7 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory, raw_db: Path) -> Pa
     """
     import shutil
 
-    from ingest.dbt_runner import dbt_build
+    from cleantech.core.dbt_runner import dbt_build
 
     prebuilt = os.environ.get("CLEANTECH_TEST_MARTS_DB")  # local iteration only
     if prebuilt:

@@ -14,6 +14,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from ingest.env import positive_number
+
 from .errors import RedirectRefused, UnsupportedURL
 from .limits import Limits
 
@@ -37,28 +39,14 @@ ACCEPT_ENCODING = "gzip, deflate"
 _CODINGS = frozenset({"gzip", "deflate", "identity", ""})
 
 
-def env_float(name: str, default: float) -> float:
-    """A positive number from the environment, else `default` (a bad value fails in one line)."""
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, not {text!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be more than 0, not {text!r}")
-    return value
-
-
 def request_deadline() -> float:
     """Seconds one request may take in total (`CLEANTECH_REQUEST_DEADLINE` overrides)."""
-    return env_float("CLEANTECH_REQUEST_DEADLINE", DEFAULT_REQUEST_DEADLINE)
+    return positive_number("CLEANTECH_REQUEST_DEADLINE", DEFAULT_REQUEST_DEADLINE)
 
 
 def table_deadline() -> float:
     """Seconds fetching one table may take in total (`CLEANTECH_TABLE_DEADLINE` overrides)."""
-    return env_float("CLEANTECH_TABLE_DEADLINE", DEFAULT_TABLE_DEADLINE)
+    return positive_number("CLEANTECH_TABLE_DEADLINE", DEFAULT_TABLE_DEADLINE)
 
 
 def body_limit(limits: Limits | None, override: int | None = None) -> int:
@@ -68,7 +56,7 @@ def body_limit(limits: Limits | None, override: int | None = None) -> int:
         return override
     env = os.environ.get("CLEANTECH_MAX_RESPONSE_MB")
     if env:
-        return int(env_float("CLEANTECH_MAX_RESPONSE_MB", 1.0) * 1024 * 1024)
+        return int(positive_number("CLEANTECH_MAX_RESPONSE_MB", 1.0) * 1024 * 1024)
     cells = (limits or Limits()).request_cells
     return max(MIN_BODY_BYTES, BYTES_PER_CELL * cells)
 

@@ -35,6 +35,13 @@ def parse_updated(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def same_vintage(a: str | datetime | None, b: str | datetime | None) -> bool:
+    """True when two `updated` values name the same instant (None never matches)."""
+    da = a if isinstance(a, datetime) else parse_updated(a)
+    db = b if isinstance(b, datetime) else parse_updated(b)
+    return da is not None and db is not None and da == db
+
+
 def is_zoned_iso(value: str | None) -> bool:
     """Whether `value` is ISO 8601 with a zone (`Z` or an offset): one instant, as DuckDB reads it."""
     parsed = _iso(value.strip()) if isinstance(value, str) else None

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest.publish import publish
+from cleantech.core.publish import publish
 from tests.bi import timings
 
 pytestmark = pytest.mark.slow
@@ -131,7 +131,7 @@ def _skane_employed_2020(api: Superset) -> float:
 
 
 def _publish_with_more_skane_jobs(published: Path, folder: Path, extra: int) -> None:
-    """A publish (ingest.publish, as the pipeline does) of the warehouse with changed figures."""
+    """A publish (cleantech.core.publish, as the pipeline does) of the warehouse with changed figures."""
     staging = folder / f"staging-{extra}.duckdb"
     shutil.copyfile(published, staging)
     with duckdb.connect(str(staging)) as con:

@@ -8,6 +8,7 @@ own home under the ignored `.airflow/` folder, removed at the end, so concurrent
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -38,6 +39,10 @@ AIRFLOW_ENV = {
     "CLEANTECH_INGEST_RETRIES": "1",
     "CLEANTECH_RETRY_DELAY_SECONDS": "1",
     "CLEANTECH_LOCK_TIMEOUT": "60",
+    # One key for this session's processes: triggers that a subprocess (`make airflow`'s activate)
+    # encrypts must decrypt in this process's later `dag.test()` (a throw-away DB, a throw-away key).
+    "AIRFLOW__CORE__FERNET_KEY": os.environ.get("CLEANTECH_TEST_FERNET_KEY")
+    or base64.urlsafe_b64encode(os.urandom(32)).decode(),
 }
 AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
 os.environ.update(AIRFLOW_ENV)
@@ -60,10 +65,13 @@ def airflow_db() -> Path:
         pytest.fail(f"airflow db migrate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     from airflow.models.pool import Pool
 
-    from ingest import airflow_support as af
+    from cleantech.orchestration import settings
 
     Pool.create_or_update_pool(
-        af.WRITER_POOL, slots=1, description=af.WRITER_POOL_DESCRIPTION, include_deferred=False
+        settings.WRITER_POOL,
+        slots=1,
+        description=settings.WRITER_POOL_DESCRIPTION,
+        include_deferred=False,
     )
     print(f"airflow db migrate: {time.monotonic() - started:.1f} s")
     yield AIRFLOW_HOME / "airflow.db"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import os
@@ -10,7 +11,8 @@ import sys
 
 import pytest
 
-from ingest import airflow_support as af
+from cleantech.layout import Layout
+from cleantech.orchestration import alerts, settings, transform_plan
 from tests.dags.conftest import AIRFLOW_ENV, DAGS_DIR
 
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
@@ -40,7 +42,7 @@ def test_dag_has_tags_owner_retries_docs_and_no_cycles(dagbag, dag_id):
     assert dag.max_active_runs == 1
     assert dag.default_args.get("owner") not in (None, "", "airflow")
     assert dag.default_args.get("retries", 0) >= 1
-    assert dag.default_args.get("on_failure_callback") is af.on_failure
+    assert dag.default_args.get("on_failure_callback") is alerts.on_failure
     check_cycle(dag)
     for task in dag.tasks:
         assert task.owner == dag.default_args["owner"]
@@ -57,10 +59,12 @@ def test_ingest_dag_is_nightly_and_watched(dagbag):
     assert schedule.timetable.expression == "0 2 * * *"
     assert str(schedule.timetable.timezone) == "Europe/Stockholm"
     sources = schedule.asset_condition
-    assert sources.name == af.SOURCES_ASSET
+    assert sources.name == settings.SOURCES_ASSET
     (watcher,) = sources.watchers
     classpath, kwargs = watcher.trigger.serialize()
-    assert classpath == "ingest.watcher.PxWebTableUpdatedTrigger"  # importable by the triggerer
+    assert (
+        classpath == "cleantech.orchestration.watcher.PxWebTableUpdatedTrigger"
+    )  # importable by the triggerer
     assert kwargs["poll_interval"] >= 5
 
 
@@ -68,13 +72,13 @@ def test_ingest_task_is_mapped_retried_and_in_the_writer_pool(dagbag):
     dag = dagbag.dags["cleantech_ingest"]
     assert set(dag.task_ids) == {"plan", "prepare", "ingest"}
     assert dag.get_task("ingest").upstream_task_ids == {"plan", "prepare"}
-    assert dag.get_task("prepare").pool == af.WRITER_POOL
+    assert dag.get_task("prepare").pool == settings.WRITER_POOL
     ingest = dag.get_task("ingest")
     assert ingest.is_mapped
-    assert ingest.pool == af.WRITER_POOL
+    assert ingest.pool == settings.WRITER_POOL
     assert ingest.retries >= 1
     assert ingest.retry_exponential_backoff
-    assert [o.name for o in ingest.outlets] == [af.RAW_ALIAS]
+    assert [o.name for o in ingest.outlets] == [settings.RAW_ALIAS]
 
 
 def test_transform_dag_waits_for_every_raw_asset_and_emits_warehouse(dagbag):
@@ -84,7 +88,7 @@ def test_transform_dag_waits_for_every_raw_asset_and_emits_warehouse(dagbag):
     condition = dag.timetable.asset_condition
     assert isinstance(condition, AssetAll)
     names = {a.name for a in condition.objects}
-    assert names == {af.raw_asset_name(n) for n in af.catalog_dataset_names()}
+    assert names == {settings.raw_asset_name(n) for n in settings.catalog_dataset_names()}
     assert [t.task_id for t in dag.topological_sort()] == [
         "plan",
         "dbt_build",
@@ -92,12 +96,15 @@ def test_transform_dag_waits_for_every_raw_asset_and_emits_warehouse(dagbag):
         "publish",
     ]
     for task_id in ("dbt_build", "quality_gate", "publish"):
-        assert dag.get_task(task_id).pool == af.WRITER_POOL
+        assert dag.get_task(task_id).pool == settings.WRITER_POOL
     publish = dag.get_task("publish")
     # Retried when its worker dies; a retry that finds the run published only emits the event.
     assert publish.retries >= 1
-    assert "holds_run(published" in inspect.getsource(publish.python_callable)
-    assert [o.name for o in publish.outlets] == [af.WAREHOUSE_ASSET]
+    from cleantech.core import steps
+
+    assert "tasks.publish(" in inspect.getsource(publish.python_callable)
+    assert "holds_run(published" in inspect.getsource(steps.publish)
+    assert [o.name for o in publish.outlets] == [settings.WAREHOUSE_ASSET]
 
 
 def test_dag_files_import_no_heavy_modules_at_top_level():
@@ -123,17 +130,17 @@ def test_dag_files_import_no_heavy_modules_at_top_level():
 
 def test_failure_callback_logs_one_line_and_posts_to_webhook(monkeypatch, caplog):
     posted = []
-    monkeypatch.setattr(af, "post_alert", lambda url, line: posted.append((url, line)))
+    monkeypatch.setattr(alerts, "post_alert", lambda url, line: posted.append((url, line)))
 
     class TI:
         dag_id, task_id, map_index, run_id, try_number = "d", "ingest", 2, "r1", 3
 
     context = {"task_instance": TI(), "exception": RuntimeError("HTTP 500\nfrom TAB900")}
     monkeypatch.delenv("CLEANTECH_ALERT_WEBHOOK", raising=False)
-    af.on_failure(context)
+    alerts.on_failure(context)
     assert posted == []
     monkeypatch.setenv("CLEANTECH_ALERT_WEBHOOK", "http://127.0.0.1:9/hook")
-    af.on_failure(context)
+    alerts.on_failure(context)
     ((url, line),) = posted
     assert url == "http://127.0.0.1:9/hook"
     assert line == "FAILED d.ingest[2] run=r1 try 3: HTTP 500 from TAB900"
@@ -141,7 +148,7 @@ def test_failure_callback_logs_one_line_and_posts_to_webhook(monkeypatch, caplog
 
 
 def test_alert_webhook_failure_never_raises():
-    assert af.post_alert("http://127.0.0.1:9/unreachable", "x", timeout=0.5) is False
+    assert alerts.post_alert("http://127.0.0.1:9/unreachable", "x", timeout=0.5) is False
 
 
 class Event:
@@ -169,40 +176,79 @@ def test_plan_transform_takes_the_newest_event_per_dataset():
         "raw_tables": [_raw("b", 6, "loaded")],  # the same event, seen through the alias
         "pxweb_sources": [Event(0, from_trigger=True)],
     }
-    plan = af.plan_transform(events, None, published_exists=True)
+    plan = transform_plan.plan_transform(events, None, published_exists=True)
     assert plan["mode"] == "ingest"
     assert plan["staging"] == "/s/ingest-r2.duckdb"
     assert {n: e["outcome"] for n, e in plan["datasets"].items()} == {
         "a": "unchanged",
         "b": "loaded",
     }
-    assert af.changed_datasets(events) == (["b"], ["a"])
+    assert transform_plan.changed_datasets(events) == (["b"], ["a"])
 
 
 def test_plan_transform_skips_when_nothing_changed_and_a_warehouse_exists():
     events = {"raw.a": [_raw("a", 1, "unchanged")], "raw.b": [_raw("b", 2, "unchanged")]}
-    assert af.plan_transform(events, None, published_exists=True) is None
-    assert af.plan_transform(events, None, published_exists=False)["mode"] == "ingest"
+    assert transform_plan.plan_transform(events, None, published_exists=True) is None
+    assert transform_plan.plan_transform(events, None, published_exists=False)["mode"] == "ingest"
 
 
 def test_plan_transform_refuses_events_from_different_ingest_runs():
     # b failed in the newest ingest run r2: its newest event is from r1.
     events = {"raw.a": [_raw("a", 5, "loaded", "r2")], "raw.b": [_raw("b", 1, "loaded", "r1")]}
-    with pytest.raises(af.InconsistentEvents, match="2 ingest runs"):
-        af.plan_transform(events, None, published_exists=True)
+    with pytest.raises(transform_plan.InconsistentEvents, match="2 ingest runs"):
+        transform_plan.plan_transform(events, None, published_exists=True)
 
 
 def test_plan_transform_manual_runs():
-    assert af.plan_transform({}, {}, published_exists=True)["mode"] == "rebuild"
-    plan = af.plan_transform({}, {"staging": "/x.duckdb"}, published_exists=True)
+    assert transform_plan.plan_transform({}, {}, published_exists=True)["mode"] == "rebuild"
+    plan = transform_plan.plan_transform({}, {"staging": "/x.duckdb"}, published_exists=True)
     assert (plan["mode"], plan["staging"]) == ("conf", "/x.duckdb")
     conf = {"datasets": {"a": {"dataset": "a", "outcome": "loaded", "staging": "/y.duckdb"}}}
-    assert af.plan_transform({}, conf, published_exists=True)["staging"] == "/y.duckdb"
+    assert transform_plan.plan_transform({}, conf, published_exists=True)["staging"] == "/y.duckdb"
 
 
 def test_run_files_are_named_per_run():
     run_id = "asset_triggered__2026-11-28T10:00:00+00:00"
-    assert af.ingest_staging_for(run_id).name == (
+    layout = Layout.current()
+    assert layout.airflow_ingest_staging(run_id).name == (
         "ingest-asset_triggered__2026-11-28T10-00-00-00-00.duckdb"
     )
-    assert af.build_for(run_id).parent == af.ingest_staging_for(run_id).parent
+    assert layout.airflow_build(run_id).parent == layout.airflow_ingest_staging(run_id).parent
+
+
+def _task_functions(tree: ast.Module) -> list[ast.FunctionDef]:
+    """Functions decorated with `@task` / `@task(...)` / `@task.short_circuit(...)`."""
+
+    def is_task(dec: ast.expr) -> bool:
+        node = dec.func if isinstance(dec, ast.Call) else dec
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        return isinstance(node, ast.Name) and node.id == "task"
+
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and any(is_task(d) for d in node.decorator_list)
+    ]
+
+
+def test_every_dag_task_body_is_one_call_into_the_core():
+    """DAGs are thin: a task body is (a docstring and) `return <one call>` to
+    `cleantech.orchestration.tasks`, whose arguments are plain names, constants or keywords."""
+    counted = 0
+    for path in DAG_FILES:
+        for fn in _task_functions(ast.parse(path.read_text(encoding="utf-8"))):
+            body = list(fn.body)
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]  # the docstring
+            where = f"{path.name}:{fn.name}"
+            assert len(body) == 1 and isinstance(body[0], ast.Return), f"{where}: not one statement"
+            call = body[0].value
+            assert isinstance(call, ast.Call), f"{where}: does not return a call"
+            assert ast.unparse(call.func).startswith("tasks."), (
+                f"{where}: calls {ast.unparse(call.func)}"
+            )
+            calls = [n for n in ast.walk(call) if isinstance(n, ast.Call)]
+            assert calls == [call], f"{where}: more than one call"
+            counted += 1
+    assert counted == 9  # ingest: plan, prepare, ingest; transform: 4; report: 2

@@ -19,7 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest import airflow_support as af
+from cleantech.layout import Layout
+from cleantech.orchestration import local_runs, settings
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,7 @@ def warehouse_env(tmp_path: Path, monkeypatch, airflow_db) -> Path:
 
 @pytest.fixture
 def pxweb_server():
-    from ingest.server import start_server
+    from pxweb_demo.server import start_server
 
     srv = start_server(port=0)
     try:
@@ -72,7 +73,7 @@ def test_dags_publish_the_warehouse_then_skip_unchanged_tables(
     monkeypatch.setenv("PXWEB_BASE_URL", pxweb_server.base_url_v2)
     published = warehouse_env
 
-    summary = af.run_dags_locally(source="demo")
+    summary = local_runs.run_dags_locally(source="demo")
 
     runs = {r["dag_id"]: r for r in summary["runs"]}
     assert summary["outcome"] == "published", summary
@@ -80,17 +81,19 @@ def test_dags_publish_the_warehouse_then_skip_unchanged_tables(
     # One mapped task per dataset, named after it, and one raw event each with the contract extra.
     ingest_run = runs["cleantech_ingest"]["run_id"]
     assert _mapped_states("cleantech_ingest", ingest_run) == {d: ("success", 1) for d in DATASETS}
-    events = af.run_events("cleantech_ingest", ingest_run)
-    assert sorted(e["asset"] for e in events) == [af.raw_asset_name(d) for d in DATASETS]
+    events = local_runs.run_events("cleantech_ingest", ingest_run)
+    assert sorted(e["asset"] for e in events) == [settings.raw_asset_name(d) for d in DATASETS]
     for event in events:
         extra = event["extra"]
-        assert event["asset"] == af.raw_asset_name(extra["dataset"])
+        assert event["asset"] == settings.raw_asset_name(extra["dataset"])
         assert extra["outcome"] == "loaded"
         assert extra["source_updated"]
         assert extra["rows"] > 0 and extra["requests"] > 0
     # The published warehouse holds the marts; the warehouse asset says where it is.
-    (warehouse_event,) = af.run_events("cleantech_transform", runs["cleantech_transform"]["run_id"])
-    assert warehouse_event["asset"] == af.WAREHOUSE_ASSET
+    (warehouse_event,) = local_runs.run_events(
+        "cleantech_transform", runs["cleantech_transform"]["run_id"]
+    )
+    assert warehouse_event["asset"] == settings.WAREHOUSE_ASSET
     assert warehouse_event["extra"]["path"] == str(published)
     assert sorted(warehouse_event["extra"]["datasets_loaded"]) == list(DATASETS)
     con = duckdb.connect(str(published), read_only=True)
@@ -108,12 +111,12 @@ def test_dags_publish_the_warehouse_then_skip_unchanged_tables(
     assert (published.parent / "report.html").exists()
     assert (published.parent / "parquet" / "fct_cleantech_region_year.parquet").exists()
     # The ingest staging was consumed by the build, the build by the publish.
-    assert not list(af.runs_dir().glob("*.duckdb"))
+    assert not list(Layout.current().airflow_runs_dir.glob("*.duckdb"))
     published_stat = published.stat()
 
     # Nothing changed at the source: metadata requests only, nothing rebuilt or published.
     pxweb_server.clear_log()
-    again = af.run_dags_locally(source="demo")
+    again = local_runs.run_dags_locally(source="demo")
     assert again["outcome"].startswith("nothing changed"), again
     assert [r["dag_id"] for r in again["runs"]] == ["cleantech_ingest", "cleantech_transform"]
     assert {e["outcome"] for e in again["datasets"].values()} == {"unchanged"}
@@ -183,7 +186,7 @@ def test_a_failing_source_table_fails_its_task_and_nothing_is_published(
     thread.start()
     try:
         monkeypatch.setenv("PXWEB_BASE_URL", f"http://127.0.0.1:{proxy.server_address[1]}/api/v2")
-        summary = af.run_dags_locally(source="demo")
+        summary = local_runs.run_dags_locally(source="demo")
     finally:
         proxy.shutdown()
         proxy.server_close()
@@ -205,6 +208,6 @@ def test_a_failing_source_table_fails_its_task_and_nothing_is_published(
 
     transform = DagBag(dag_folder=str(DAGS_DIR)).dags["cleantech_transform"]
     required = {asset.name for asset in transform.timetable.asset_condition.objects}
-    emitted = {e["asset"] for e in af.run_events("cleantech_ingest", ingest["run_id"])}
+    emitted = {e["asset"] for e in local_runs.run_events("cleantech_ingest", ingest["run_id"])}
     assert emitted < required
-    assert required - emitted == {af.raw_asset_name("employment_county_industry")}
+    assert required - emitted == {settings.raw_asset_name("employment_county_industry")}

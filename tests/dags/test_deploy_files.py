@@ -87,11 +87,11 @@ def test_compose_has_the_official_services(compose):
 
 
 def test_init_creates_the_writer_pool(compose):
-    from ingest import airflow_support as af
+    from cleantech.orchestration import settings
 
     init = compose["services"]["airflow-init"]
     script = "\n".join(init["command"])
-    assert f"pools set {af.WRITER_POOL} 1" in script
+    assert f"pools set {settings.WRITER_POOL} 1" in script
     assert "airflow db migrate" in script
     # The admin user from .env, passed through the environment (never interpolated into the script).
     assert '--username "$${_AIRFLOW_WWW_USER_USERNAME}"' in script
@@ -178,8 +178,16 @@ def test_dockerfile_builds_on_debian_with_the_locked_versions():
     assert syncs and all("--frozen" in c and "--extra deploy" in c for c in syncs)
     assert "--all-extras" not in text and "--extra dev" not in text and "pip install -r" not in text
     assert re.search(r"^USER 50000:0$", text, re.M)  # non-root
-    assert "ENV PATH=/opt/cleantech/.venv/bin:$PATH" in text  # airflow, cleantech-ingest
-    for path in ("ingest", "expectations", "dbt_project", "dags", "catalog.yml"):
+    assert "ENV PATH=/opt/cleantech/.venv/bin:$PATH" in text  # airflow, cleantech
+    for path in (
+        "ingest",
+        "expectations",
+        "cleantech",
+        "pxweb_demo",
+        "dbt_project",
+        "dags",
+        "catalog.yml",
+    ):
         assert re.search(rf"^COPY {re.escape(path)} ", text, re.M), path
         assert (ROOT / path).exists()
     gitignore = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()

@@ -2,7 +2,7 @@
 
 `make run` creates the DAGs through `dag.test()`, paused (Airflow's default); a paused DAG never
 runs on its schedule and its asset watcher is never started. The start-up step of
-scripts/airflow_standalone.sh (`python -m ingest.airflow_support activate`) must unpause all
+scripts/airflow_standalone.sh (`cleantech airflow activate`) must unpause all
 three and get the watcher's trigger registered, whatever created the DAGs first.
 
 This file runs after test_dags_end_to_end.py, on the same session metadata DB, so the DAG rows it
@@ -54,7 +54,8 @@ def _activate(tmp_path: Path) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "ingest.airflow_support",
+            "cleantech",
+            "airflow",
             "activate",
             "--log",
             str(tmp_path / "a.log"),
@@ -72,7 +73,7 @@ def test_start_up_step_unpauses_the_dags_that_make_run_created_and_registers_the
 ):
     if set(_paused(airflow_db)) != set(PROJECT_DAGS):
         # Run alone: let Airflow create the rows the way a parse does (paused at creation).
-        from ingest.airflow_activate import _parse_dags_into_db
+        from cleantech.orchestration.airflow_activate import _parse_dags_into_db
 
         _parse_dags_into_db()
     before = _paused(airflow_db)
@@ -85,7 +86,9 @@ def test_start_up_step_unpauses_the_dags_that_make_run_created_and_registers_the
 
     assert proc.returncode == 0, proc.stderr
     assert _paused(airflow_db) == dict.fromkeys(PROJECT_DAGS, 0)
-    assert _watcher_triggers(airflow_db) == ["ingest.watcher.PxWebTableUpdatedTrigger"]
+    assert _watcher_triggers(airflow_db) == [
+        "cleantech.orchestration.watcher.PxWebTableUpdatedTrigger"
+    ]
     out = proc.stdout
     # The start-up lines say what runs on its own and how to stop it; Airflow's own log lines
     # went to the log file, not into them.
@@ -99,12 +102,14 @@ def test_start_up_step_unpauses_the_dags_that_make_run_created_and_registers_the
     again = _activate(tmp_path)
     assert again.returncode == 0, again.stderr
     assert _paused(airflow_db) == dict.fromkeys(PROJECT_DAGS, 0)
-    assert _watcher_triggers(airflow_db) == ["ingest.watcher.PxWebTableUpdatedTrigger"]
+    assert _watcher_triggers(airflow_db) == [
+        "cleantech.orchestration.watcher.PxWebTableUpdatedTrigger"
+    ]
 
 
 def test_standalone_script_activates_before_starting_airflow():
     script = (REPO_ROOT / "scripts" / "airflow_standalone.sh").read_text()
-    activate = re.search(r"^\"\$py\" -m ingest\.airflow_support activate\b.*\|\|", script, re.M)
+    activate = re.search(r"^\"\$py\" -m cleantech airflow activate\b.*\|\|", script, re.M)
     standalone = script.find('"standalone"]')
     assert activate and standalone > activate.start(), (
         "activate must run (and be checked) before standalone starts"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ingest.watcher import PxWebTableUpdatedTrigger, watermark_key
+from cleantech.orchestration.watcher import PxWebTableUpdatedTrigger, watermark_key
 
 TABLES = 3  # catalog datasets: one watermark read per table per poll
 
@@ -36,7 +36,7 @@ class AssetStateStore:
 @pytest.fixture
 def server(monkeypatch):
     """A private demo server (this test bumps `updated`; the shared one must stay pristine)."""
-    from ingest.server import start_server
+    from pxweb_demo.server import start_server
 
     srv = start_server(port=0, max_calls=10_000)  # polls every 0.2 s: no rate-limit waits
     monkeypatch.setenv("PXWEB_BASE_URL", srv.base_url_v2)

@@ -1,5 +1,5 @@
-"""The quality gate on hand-made warehouses: suites load from the repo, good data passes, each
-kind of bad data fails the expectation that names it, and the HTML report shows it."""
+"""The quality gate end to end on hand-made warehouses (real GX): good data passes, each kind of
+bad data fails the expectation that names it, and the HTML report shows it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from expectations.runner import GateResult, SuiteError, load_suites, run_gate
-from ingest.catalog import load_catalog
+from expectations.runner import GateResult, run_gate
 from tests.expectations.synth import build_warehouse
 
 pytestmark = pytest.mark.slow
@@ -60,36 +59,6 @@ def bad(synth_dir: Path, good: tuple[Path, GateResult]) -> GateResult:
             con.execute(sql)
         con.execute("drop table marts.cleantech_growth")
     return run_gate(db, report_dir=synth_dir / "quality-bad")
-
-
-def test_every_catalog_dataset_and_mart_has_a_suite() -> None:
-    suites = {s["suite"] for s in load_suites()}
-    for name in load_catalog().datasets:
-        assert f"raw.{name}" in suites
-    assert {
-        "marts.dim_regions",
-        "marts.fct_cleantech_region_year",
-        "marts.cleantech_growth",
-    } <= suites
-    for suite in load_suites():
-        assert all(e["severity"] in ("critical", "warning") for e in suite["expectations"])
-
-
-def test_suites_take_the_region_set_and_years_from_the_catalog() -> None:
-    egss = next(s for s in load_suites() if s["suite"] == "raw.egss_county")
-    by_name = {e["name"]: e for e in egss["expectations"]}
-    assert by_name["region_codes_known"]["kwargs"]["value_set"][:2] == ["00", "01"]
-    assert by_name["years_present"]["kwargs"]["value_set"][0] == "2003"
-    assert by_name["years_present"]["kwargs"]["value_set"][-1] == "2020"
-
-
-def test_an_undefined_placeholder_is_an_error(tmp_path: Path) -> None:
-    (tmp_path / "x.yml").write_text(
-        "suite: raw.x\ntable: raw.x\nexpectations:\n  - name: a\n    severity: critical\n"
-        "    expectation: expect_column_values_to_be_in_set\n    kwargs: {column: $nope}\n"
-    )
-    with pytest.raises(SuiteError, match=r"\$nope"):
-        load_suites(suites_dir=tmp_path)
 
 
 def test_good_data_passes_and_writes_data_docs(good: tuple[Path, GateResult]) -> None:

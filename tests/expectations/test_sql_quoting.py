@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from expectations import runner
-from ingest.publish import PublishFailed, verify
+from cleantech.core.publish import PublishFailed, verify
+from expectations import derived
 from ingest.sql import qualified, quote_ident, quote_literal, split_qualified
 
 ODD = 'odd "name"; drop table raw.keep; --'
@@ -69,28 +69,19 @@ def test_derived_checks_quote_the_suite_table(odd_db: Path) -> None:
     suite = {"suite": "raw.odd", "table": f"raw.{ODD}", "dataset": None}
     with duckdb.connect(str(odd_db), read_only=True) as con:
         frame = con.execute(f"select * from {qualified('raw', ODD)}").df()
-        df, *_ = runner._check_freshness(con, suite, {"max_age_days": 30, "name": "fresh"}, frame)
+        df, *_ = derived.check_freshness(con, suite, {"max_age_days": 30, "name": "fresh"}, frame)
         assert df["age_days"].iloc[0] < 1
-        df, *_ = runner._check_yoy(
+        df, *_ = derived.check_yoy(
             con, suite, {"series_dims": ["Region"], "time_dim": "Tid", "max_abs_change": 1}, frame
         )
         assert len(df) == 0  # one year only: nothing to compare, but the SQL ran
         item = {"region_dim": "Region", "group_dims": ["Tid"], "national_code": "00",
                 "county_codes": ["01"], "tolerance": 0.01}  # fmt: skip
-        df, *_ = runner._check_county_totals(con, suite, item, frame)
+        df, *_ = derived.check_county_totals(con, suite, item, frame)
         assert df["relative_difference"].tolist() == [0.0]
-        columns = runner._table_columns(con, suite["table"])
+        columns = derived.table_columns(con, suite["table"])
         assert list(columns) == ["Region", "Tid", "value", "_source_updated"]
         assert con.execute("select count(*) from raw.keep").fetchone() == (1,)
-
-
-def test_a_suite_table_must_be_schema_qualified(tmp_path: Path) -> None:
-    (tmp_path / "x.yml").write_text(
-        "suite: x\ntable: nodot\nexpectations:\n  - name: a\n    severity: critical\n"
-        "    expectation: expect_table_row_count_to_be_between\n    kwargs: {min_value: 1}\n"
-    )
-    with pytest.raises(runner.SuiteError, match="schema.table"):
-        runner.load_suites(suites_dir=tmp_path)
 
 
 def test_publish_verify_quotes_required_table_names(odd_db: Path) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cleantech.layout import REPO_ROOT
 from ingest.catalog import Catalog, CatalogError, load_catalog
-from ingest.paths import REPO_ROOT
 
 GOOD = """
 sources:

@@ -16,10 +16,10 @@ import duckdb
 import orjson
 import pytest
 
+from ingest.datasets import same_vintage
 from ingest.jsonstat import JsonStatError, parse, parse_file
 from ingest.load import LoadMeta, load_dataset, source_vintage
 from ingest.pxweb.models import parse_updated
-from ingest.run import same_vintage
 from tests.conftest import SPEC_FIXTURES
 
 V10X = SPEC_FIXTURES / "jsonstat1_dataset_class_no_version.json"
@@ -263,7 +263,7 @@ def test_a_readable_updated_after_an_unknown_one_is_recorded(tmp_path: Path) -> 
 
 
 def test_load_file_says_so_in_one_warning_line(tmp_path: Path) -> None:
-    from tests.ingest.test_cli import cli
+    from tests.cleantech.test_cli import cli
 
     db = tmp_path / "w.duckdb"
     proc = cli("load-file", str(UNREADABLE), "--dataset", "undated", "--db", str(db))

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from ingest.jsonstat import JsonStatError, check_cells, parse, parse_file
-from tests.ingest.test_cli import cli, one_error_line
+from tests.cleantech.test_cli import cli, one_error_line
 
 
 def sparse_doc(sizes: list[int], values: dict[str, float]) -> bytes:

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from cleantech.outputs.report import _write_atomically
 from ingest import tempfiles
-from ingest.report import _write_atomically
 
 
 def dead_pid() -> int:

@@ -10,18 +10,18 @@ import httpx
 import orjson
 import pytest
 
-from ingest.pxweb import (
+from ingest.pxweb.client import PxWebClient
+from ingest.pxweb.errors import (
     BadRequest,
     InvalidSelection,
-    Limits,
     NotFound,
-    PxWebClient,
     RateLimited,
     ResponseError,
     ServerError,
     SourceUnreachable,
     TooManyCells,
 )
+from ingest.pxweb.limits import Limits
 from ingest.pxweb.v2 import parse_metadata
 
 from .conftest import FakeV2, cells_of, fixture_json, make_meta, problem

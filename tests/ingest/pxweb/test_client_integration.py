@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from ingest import server as server_module
-from ingest.paths import demo_snapshot_dir
-from ingest.pxweb import Limits, PxWebClient
+from ingest.pxweb.client import PxWebClient
+from ingest.pxweb.limits import Limits
 from ingest.pxweb.models import QueryPlan
+from pxweb_demo import server as server_module
+from pxweb_demo.paths import demo_snapshot_dir
 
 from .conftest import cells_of
 

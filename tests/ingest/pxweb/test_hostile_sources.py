@@ -1,4 +1,4 @@
-"""`python -m ingest fetch` against a server that misbehaves on purpose, with DEFAULT settings.
+"""`cleantech fetch` against a server that misbehaves on purpose, with DEFAULT settings.
 
 For each misbehaviour the command must exit non-zero with one line on stderr, within 3 minutes
 and under 1 GB peak memory (the subprocess's own peak RSS, from wait4), and the target DuckDB
@@ -56,12 +56,12 @@ def fetch_args(base_url: str, db: Path) -> list[str]:
 
 
 def run_cli(args: list[str], *, label: str) -> dict[str, Any]:
-    """Run `python -m ingest ARGS`; its exit code, stderr, wall time and peak RSS (bytes)."""
+    """Run `cleantech ARGS`; its exit code, stderr, wall time and peak RSS (bytes)."""
     err_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"hostile-{os.getpid()}-{label}.err"
     started = time.monotonic()
     with open(err_path, "w+b") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ingest", *args],
+            [sys.executable, "-m", "cleantech", *args],
             cwd=REPO,
             stdout=subprocess.DEVNULL,
             stderr=err,

@@ -9,7 +9,10 @@ import httpx
 import orjson
 import pytest
 
-from ingest.pxweb import Limits, NotFound, PxWebClient, fetch_table_updated
+from ingest.pxweb.aio import fetch_table_updated
+from ingest.pxweb.client import PxWebClient
+from ingest.pxweb.errors import NotFound
+from ingest.pxweb.limits import Limits
 from ingest.pxweb.v1 import config_urls
 
 from .conftest import fixture_json, problem

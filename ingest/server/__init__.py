@@ -1,5 +1,0 @@
-"""Local PxWeb server (API v2 under /api/v2, v1 under /api/v1) serving a demo snapshot."""
-
-from ingest.server.app import DemoServer, serve, start_server
-
-__all__ = ["DemoServer", "serve", "start_server"]
