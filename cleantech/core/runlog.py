@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 
 from expectations.runner import ExpectationOutcome, GateResult
+from ingest.sql import has_table
 
 STAGES = ("prepare", "ingest", "dbt", "audit", "publish")
 
@@ -223,11 +224,7 @@ def holds_run(db: Path, run_id: str) -> bool:
         return False
     con = duckdb.connect(str(db), read_only=True)
     try:
-        row = con.execute(
-            "select 1 from duckdb_tables() where database_name = current_database() "
-            "and schema_name = 'ops' and table_name = 'pipeline_runs'"
-        ).fetchone()
-        if row is None:
+        if not has_table(con, "ops", "pipeline_runs"):
             return False
         row = con.execute(
             "select count(*) from ops.pipeline_runs where run_id = ?", [run_id]
