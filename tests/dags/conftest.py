@@ -77,6 +77,18 @@ def airflow_db() -> Path:
     yield AIRFLOW_HOME / "airflow.db"
 
 
+@pytest.fixture
+def pxweb_server():
+    """A fresh local PxWeb server (demo snapshot) for one test: its request log and faults are its own."""
+    from pxweb_demo.server import start_server
+
+    srv = start_server(port=0)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 @pytest.fixture(scope="session")
 def dagbag():
     """The project's DAG folder, parsed once."""

@@ -39,17 +39,6 @@ def warehouse_env(tmp_path: Path, monkeypatch, airflow_db) -> Path:
     return published
 
 
-@pytest.fixture
-def pxweb_server():
-    from pxweb_demo.server import start_server
-
-    srv = start_server(port=0)
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 def _mapped_states(dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
     """rendered map index (the dataset) → (state, try_number) of the mapped `ingest` task."""
     from airflow.models.taskinstance import TaskInstance

@@ -20,17 +20,6 @@ from cleantech.layout import Layout
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def pxweb_server():
-    from pxweb_demo.server import start_server
-
-    srv = start_server(port=0)
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 def _task_tries(dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
