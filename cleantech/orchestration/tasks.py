@@ -216,7 +216,10 @@ def record_killed_task(context: Mapping[str, Any]) -> bool:
 
     run_id = getattr(ti, "run_id", None) or str(context.get("run_id"))
     exc = context.get("exception")
-    reason = " ".join(str(exc).split()) if exc else "the task was stopped"
+    # no exception: the scheduler found the task without a heartbeat (its worker was lost)
+    reason = (
+        " ".join(str(exc).split()) if exc else "the task stopped without reporting (lost worker)"
+    )
     if dag_id == "cleantech_ingest":
         build = Build.for_airflow_ingest(run_id=run_id)
         dataset = getattr(ti, "rendered_map_index", None) if task_id == "ingest" else None
