@@ -48,7 +48,7 @@ WAREHOUSE = Asset(settings.WAREHOUSE_ASSET)
     tags=settings.TAGS_TRANSFORM,
     default_args={
         "owner": settings.OWNER,
-        "retries": 1,
+        "retries": settings.transform_retries(),
         # A lost worker is detected after the heartbeat timeout (docker-compose.yml); retry soon.
         "retry_delay": settings.transform_retry_delay(),
         "execution_timeout": timedelta(minutes=30),
@@ -78,7 +78,7 @@ def cleantech_transform():
         pool=settings.WRITER_POOL,
         priority_weight=10,
         outlets=[WAREHOUSE],
-        retries=2,
+        retries=settings.transform_retries() + 1,
         execution_timeout=timedelta(minutes=5),
     )
     def publish(audited: dict, outlet_events=None) -> dict:

@@ -70,6 +70,12 @@ def dbt_timeout() -> timedelta:
     return timedelta(seconds=max(1, env_int("CLEANTECH_DBT_TIMEOUT_SECONDS", 1800)))
 
 
+def transform_retries() -> int:
+    """Retries of a transform task (a lost worker, a lock held too long; never a data-quality
+    failure): env `CLEANTECH_TRANSFORM_RETRIES`, default 1 (publish: one more)."""
+    return max(0, env_int("CLEANTECH_TRANSFORM_RETRIES", 1))
+
+
 def transform_retry_delay() -> timedelta:
     """Delay before a transform task's retry (a lost worker is detected after the heartbeat
     timeout): env `CLEANTECH_TRANSFORM_RETRY_DELAY_SECONDS`, default 30."""

@@ -6,7 +6,8 @@
    retried (a timeout is not a data-quality failure), and the run is in the run log as failed at
    dbt.
 2. **Lost worker.** A run SIGKILLed inside its `quality_gate` task leaves the task instance
-   `running` with no one to report it. The scheduler's own check for task instances without a
+   `running` with no one to report it (on its last try: with a try left, Airflow runs the retry
+   callback and the retry records the run). The scheduler's own check for task instances without a
    heartbeat (`SchedulerJobRunner._find_and_purge_task_instances_without_heartbeats`) finds it
    and queues the failure callback in the metadata DB; `airflow dag-processor` (the process that
    runs such callbacks in Airflow 3) runs `alerts.on_failure`, which records the run as failed at
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -74,7 +75,6 @@ def _scheduler_finds_the_task_without_heartbeat(run_id: str, task_id: str) -> in
     from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
     from airflow.models.db_callback_request import DbCallbackRequest
     from airflow.models.taskinstance import TaskInstance
-    from airflow.utils import timezone
     from airflow.utils.session import create_session
     from sqlalchemy import func, select
 
@@ -92,7 +92,7 @@ def _scheduler_finds_the_task_without_heartbeat(run_id: str, task_id: str) -> in
         ).one()
         assert str(ti.state) == "running", ti.state  # nobody reported the killed task
         ti.queued_by_job_id = job.id
-        ti.last_heartbeat_at = timezone.utcnow() - timedelta(hours=1)
+        ti.last_heartbeat_at = datetime.now(UTC) - timedelta(hours=1)
     runner.executor.callback_sink = DatabaseCallbackSink()
     runner._find_and_purge_task_instances_without_heartbeats()
     with create_session() as session:
@@ -130,9 +130,11 @@ def test_a_timed_out_and_a_lost_transform_task_are_recorded_with_their_stage(
     assert sha(published) == before
     assert_lock_free(published)
 
-    # 2. the worker running quality_gate is lost (SIGKILL mid-audit)
+    # 2. the worker running quality_gate on its last try is lost (SIGKILL mid-audit); with a try
+    #    left Airflow would run the retry callback and retry the task, which records the run
     markers = tmp_path / "markers"
-    proc = _start(env, tmp_path / "lost.log", held_run("audit", markers, TRANSFORM))
+    last_try = {**env, "CLEANTECH_TRANSFORM_RETRIES": "0"}
+    proc = _start(last_try, tmp_path / "lost.log", held_run("audit", markers, TRANSFORM))
     _wait_for(lambda: any(markers.glob("held-audit-*")), proc, "the run to reach the audit")
     _kill(proc)
     (lost,) = [r for r, rec in read_run_log(log).items() if rec["event"] != "finished"]
