@@ -5,9 +5,9 @@ An ingest run is a `Build` of two steps (`Build.for_airflow_ingest`: `airflow-in
 `Layout.airflow_ingest_staging`; prepare, then ingest once per mapped task) that finishes `staged`;
 a transform run is a `Build` (`Build.for_airflow`: `airflow:<run id>`, `Layout.airflow_build`) that
 takes the ingest run's file over. A build's dict travels in XCom from task to task, and the run
-record in the run log, so a failure at any task is recorded with its stage. Data-quality failures (dbt tests, the gate) raise
-`AirflowFailException`: retrying cannot fix the data. Anything else (a lost worker, a lock held too
-long) raises as is and is retried.
+record in the run log, so a failure at any task is recorded with its stage. Data-quality failures
+(dbt tests, the gate) raise `AirflowFailException`: retrying cannot fix the data. Anything else
+(a lost worker, a lock held too long, a timeout) raises as is and is retried.
 
 The DAG processor imports this module with the DAG files: the core (duckdb, dbt, the gate; 0.8 s,
 `python -X importtime`) and Airflow are imported inside the functions.
@@ -106,12 +106,17 @@ def ingest_dataset(
     from cleantech.core.build import Build
 
     get_current_context()["dataset"] = dataset  # type: ignore[typeddict-unknown-key]
-    run = Build.from_dict(dict(build))
+    ingest_build = Build.from_dict(dict(build))
     done = steps.ingest(
-        run, datasets=[dataset], client_options=settings.client_options(), say=lambda _: None
+        ingest_build,
+        datasets=[dataset],
+        client_options=settings.client_options(),
+        say=lambda _: None,
     )
     (result,) = done["results"]
-    extra = transform_plan.result_extra(result, source=run.source, staging=run.file, run_id=run_id)
+    extra = transform_plan.result_extra(
+        result, source=ingest_build.source, staging=ingest_build.file, run_id=run_id
+    )
     print(f"{dataset}: {result['outcome']} {result.get('message') or ''}".rstrip())
     outlet_events[alias].add(Asset(settings.raw_asset_name(dataset)), extra=extra)
     return extra
