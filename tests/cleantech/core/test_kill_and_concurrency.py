@@ -79,6 +79,17 @@ DRIVER = [sys.executable, "-m", "tests.cleantech.core.kill_driver"]
 CLI = ["cli", "pipeline"]
 
 
+# Steps run one at a time: this process stops after ingest (before dbt), taking no further step.
+BETWEEN_STEPS = """
+from cleantech.core import steps
+from cleantech.core.build import Build
+from cleantech.layout import published_path
+build = Build.for_cli(published=published_path())
+steps.prepare(build)
+steps.ingest(build, say=lambda _: None)
+"""
+
+
 def held_run(stage: str, markers: Path, what: list[str]) -> list[str]:
     """The command that runs `what` (`cli …` or `dag DAG_ID [CONF]`) held at `stage`."""
     return [*DRIVER, "--hold", stage, "--markers", str(markers), *what]
@@ -144,9 +155,18 @@ def test_killed_runs_leave_the_published_file_whole_and_the_next_runs_one_publis
         ("ingest", "dbt", "audit", "before_swap"),
         tmp_path,
     )
+    # between two steps: a process that runs prepare and ingest and stops (as a killed process
+    # does between steps: the steps run one at a time, each recorded when it completes)
+    between = subprocess.run(
+        [sys.executable, "-c", BETWEEN_STEPS], cwd=REPO, env=_env(published, base_url),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert between.returncode == 0, between.stderr[-2000:]
+    assert sha(published) == before
+    assert_lock_free(published)
     log = Layout(published).run_log
     unfinished = [r for r in read_run_log(log).values() if r["event"] != "finished"]
-    assert len(unfinished) == 4, unfinished  # each killed run is in the run log, no outcome
+    assert len(unfinished) == 5, unfinished  # each stopped run is in the run log, no outcome
 
     # a reader holds the published file open (read-only) across the next publish
     reader = duckdb.connect(str(published), read_only=True)
@@ -176,9 +196,10 @@ def test_killed_runs_leave_the_published_file_whole_and_the_next_runs_one_publis
             "select outcome, pid from ops.pipeline_runs order by started_at"
         ).fetchall()
     outcomes = [o for o, _ in runs]
-    # the first published run, four killed runs (from the run log), and the winner
-    assert outcomes.count("killed") == 4, runs
-    assert [stage for _, stage in killed_runs(published)] == ["ingest", "dbt", "audit", "publish"]
+    # the first published run, five killed runs (from the run log), and the winner
+    assert outcomes.count("killed") == 5, runs
+    stages = [stage for _, stage in killed_runs(published)]
+    assert stages == ["ingest", "dbt", "audit", "publish", "dbt"], runs
     assert runs[-1] == ("published", winner.pid)
     assert not any(p.name.endswith(".next") for p in published.parent.iterdir())
     assert Layout(published).run_log.exists()
