@@ -271,7 +271,8 @@ def record_runs(
         cols = ", ".join(f"{c} {t}" for c, t in _QUALITY_COLUMNS.items())
         con.execute(f"create table if not exists ops.quality_results ({cols})")
         con.execute("comment on table ops.pipeline_runs is 'One row per pipeline run (ingest → dbt → "
-                    "quality gate → publish): outcome, timings, counts. Failed runs included.'")  # fmt: skip
+                    "quality gate → publish): outcome, timings, counts. Failed, killed and staged "
+                    "(Airflow ingest) runs included.'")  # fmt: skip
         con.execute("comment on table ops.quality_results is 'Expectations that failed in each "
                     "run (critical ones blocked publishing, warnings were published).'")  # fmt: skip
         if history_from is not None and Path(history_from).exists():
