@@ -6,14 +6,19 @@ Runs **nightly at 02:00 Europe/Stockholm** and **whenever a source table is repu
 triggerer) that polls every catalog table's `updated` and fires only when it moves.
 
 1. `plan` — the datasets to load (the catalog, or the `datasets` param).
-2. `prepare` — this run's staging file: a fresh copy of the published warehouse
-   (`cleantech.orchestration.tasks.prepare_ingest`), so the incremental state is the last *published* one.
-3. `ingest` — **one mapped task per dataset** (map index = dataset name) calling
-   `ingest.datasets.ingest_dataset` on the staging file. A table whose source `updated` has not moved is
-   not re-fetched (one metadata request; outcome `unchanged`). Retries with exponential backoff.
+2. `prepare` — core step `prepare` of this run's build (`airflow-ingest:<run id>`): its staging file,
+   a fresh copy of the published warehouse, so the incremental state is the last *published* one.
+3. `ingest` — **one mapped task per dataset** (map index = dataset name), each core step `ingest`
+   for its dataset on the staging file. A table whose source `updated` has not moved is not
+   re-fetched (one metadata request; outcome `unchanged`). Retries with exponential backoff.
    Each success emits an asset event on `raw.<dataset>` (through the `raw_tables` alias) whose
    `extra` holds the dataset, the source's `updated`, rows, requests, bytes, seconds, the outcome
    and the staging file.
+
+The run is recorded in `cleantech.runs.jsonl` at each step: once every dataset has reported it
+finishes `staged` (the transform run takes its file over), or `failed` at its stage; a task killed
+on timeout or lost with its worker is recorded by the failure callback. `ops.pipeline_runs` gets
+the run at the next publish.
 
 `cleantech_transform` is scheduled on all `raw.*` assets: it runs once every dataset of a run has
 reported; a dataset that fails (after its retries) emits nothing, so nothing is published.
@@ -91,9 +96,9 @@ def cleantech_ingest():
         return tasks.plan_ingest(params, triggering_asset_events)
 
     @task(pool=settings.WRITER_POOL)
-    def prepare(run_id=None) -> str:
-        """This run's staging file: a fresh copy of the published warehouse (write–audit–publish)."""
-        return tasks.prepare_ingest(run_id)
+    def prepare(datasets: list[str], params=None, run_id=None) -> dict:
+        """Step prepare: this run's staging file, a fresh copy of the published warehouse."""
+        return tasks.prepare_ingest(datasets, run_id=run_id, params=params)
 
     @task(
         pool=settings.WRITER_POOL,
@@ -101,18 +106,14 @@ def cleantech_ingest():
         map_index_template="{{ dataset }}",
         execution_timeout=timedelta(minutes=45),
     )
-    def ingest(dataset: str, staging: str, params=None, run_id=None, outlet_events=None) -> dict:
-        """Load one catalog dataset into this run's staging file; emit `raw.<dataset>`."""
+    def ingest(dataset: str, build: dict, run_id=None, outlet_events=None) -> dict:
+        """Step ingest for one catalog dataset into this run's staging file; emit `raw.<dataset>`."""
         return tasks.ingest_dataset(
-            dataset,
-            staging,
-            params=params,
-            run_id=run_id,
-            outlet_events=outlet_events,
-            alias=RAW_TABLES,
+            dataset, build, run_id=run_id, outlet_events=outlet_events, alias=RAW_TABLES
         )
 
-    ingest.partial(staging=prepare()).expand(dataset=plan())
+    datasets = plan()
+    ingest.partial(build=prepare(datasets)).expand(dataset=datasets)
 
 
 cleantech_ingest()

@@ -48,9 +48,9 @@ WAREHOUSE = Asset(settings.WAREHOUSE_ASSET)
     tags=settings.TAGS_TRANSFORM,
     default_args={
         "owner": settings.OWNER,
-        "retries": 1,
+        "retries": settings.transform_retries(),
         # A lost worker is detected after the heartbeat timeout (docker-compose.yml); retry soon.
-        "retry_delay": timedelta(seconds=30),
+        "retry_delay": settings.transform_retry_delay(),
         "execution_timeout": timedelta(minutes=30),
         "on_failure_callback": alerts.on_failure,
     },
@@ -64,7 +64,7 @@ def cleantech_transform():
         """What to build (from the triggering raw events), or stop if nothing changed."""
         return tasks.plan_build(dag_run, triggering_asset_events)
 
-    @task(pool=settings.WRITER_POOL, priority_weight=10)
+    @task(pool=settings.WRITER_POOL, priority_weight=10, execution_timeout=settings.dbt_timeout())
     def dbt_build(plan: dict, params=None, run_id=None, dag_run=None) -> dict:
         """Steps prepare (the staging file becomes this run's build file) and transform (dbt)."""
         return tasks.build_and_transform(plan, run_id=run_id, params=params, dag_run=dag_run)
@@ -78,7 +78,7 @@ def cleantech_transform():
         pool=settings.WRITER_POOL,
         priority_weight=10,
         outlets=[WAREHOUSE],
-        retries=2,
+        retries=settings.transform_retries() + 1,
         execution_timeout=timedelta(minutes=5),
     )
     def publish(audited: dict, outlet_events=None) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cleantech.core.lock import WriterLock
+from cleantech.core.runlog import STAGES
 from cleantech.layout import Layout
 
 
@@ -38,6 +39,7 @@ class Build:
     lock_timeout: float | None = None
     datasets: list[str] | None = None
     base_url: str | None = None
+    stages: tuple[str, ...] = STAGES  # the steps this run goes through, in order
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _held: WriterLock | None = field(default=None, repr=False, compare=False)
 
@@ -84,6 +86,31 @@ class Build:
             source=source,
             full_refresh=full_refresh,
             lock_purpose=f"Airflow run {run_id}",
+            stages=("prepare", "dbt", "audit", "publish"),
+        )
+
+    @classmethod
+    def for_airflow_ingest(
+        cls,
+        *,
+        run_id: str,
+        source: str = "demo",
+        full_refresh: bool = False,
+        datasets: list[str] | None = None,
+    ) -> Build:
+        """An ingest DAG run on the configured warehouse: steps prepare and ingest only, into
+        `Layout.airflow_ingest_staging(run_id)`, recorded as `airflow-ingest:<run id>`; it
+        finishes `staged` and a transform run takes its file over."""
+        layout = Layout.current()
+        return cls(
+            run_id=f"airflow-ingest:{run_id}",
+            published=layout.published,
+            file=layout.airflow_ingest_staging(run_id),
+            source=source,
+            full_refresh=full_refresh,
+            datasets=datasets,
+            lock_purpose=f"Airflow ingest run {run_id}",
+            stages=("prepare", "ingest"),
         )
 
     def lock(self, purpose: str | None = None) -> WriterLock:
@@ -119,6 +146,7 @@ class Build:
             "lock_timeout": self.lock_timeout,
             "datasets": self.datasets,
             "base_url": self.base_url,
+            "stages": list(self.stages),
             "started_at": self.started_at.isoformat(),
         }
 
@@ -135,5 +163,6 @@ class Build:
             lock_timeout=doc.get("lock_timeout"),
             datasets=doc.get("datasets"),
             base_url=doc.get("base_url"),
+            stages=tuple(doc.get("stages") or STAGES),
             started_at=datetime.fromisoformat(doc["started_at"]),
         )

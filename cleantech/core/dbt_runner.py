@@ -119,6 +119,10 @@ def _run(
     res = _invoke([*args, *_common_args(target, logs, quiet=quiet, project_dir=project_dir)], db=db)
     seconds = time.perf_counter() - started
     result = _summarise(res, seconds, target)
+    if res.exception is not None and not isinstance(res.exception, Exception):
+        # dbtRunner returns even a BaseException as a result: an Airflow task timeout, an
+        # interrupt or an exit must stop the caller, not pass as a failed dbt build.
+        raise res.exception
     if res.exception is not None:
         raise DbtFailed(
             f"{command} failed on {db.name}: {one_line(res.exception)} (log: {logs / 'dbt.log'})"

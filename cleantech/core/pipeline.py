@@ -35,7 +35,6 @@ from cleantech.core.steps import (
     CopyFailed,
     DataQualityFailed,
     PipelineFailed,
-    pause_point,
     prepare_staging,
     table_counts,
 )
@@ -96,7 +95,6 @@ def run_pipeline(
             stage="lock",
         ) from exc
     with lock:
-        pause_point("locked")
         run = steps.start(build)
         steps.prepare(build, run)
         steps.ingest(build, run, catalog=catalog, after_ingest=after_ingest, say=say)

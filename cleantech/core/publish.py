@@ -237,14 +237,13 @@ def publish(
     published: Path,
     *,
     required: Iterable[str] = REQUIRED_TABLES,
-    before_swap: object = None,
 ) -> None:
     """Checkpoint `staging`, verify it read-only, then atomically replace `published` with it.
 
     `staging` is consumed: it is copied in `PUBLISHED_STORAGE_VERSION` to a hidden `.next` file
     beside `published` (checked against the build, verified read-only), which one `os.replace`
-    within the directory swaps in; then `staging` is removed. `before_swap`, if callable, runs just
-    before the swap (the pipeline's test hook). On any failure `published` is left untouched.
+    within the directory swaps in; then `staging` is removed. On any failure `published` is left
+    untouched.
     """
     staging, published = Path(staging), Path(published)
     if not staging.exists():
@@ -253,14 +252,14 @@ def publish(
     verify(staging, required)
     mark_published(staging, published)
     try:
-        _swap(staging, published, required, before_swap)
+        _swap(staging, published, required)
     except BaseException:
         with contextlib.suppress(Exception):  # never replaces the failure being reported
             unmark_published(staging)  # a build left for inspection stays writable
         raise
 
 
-def _swap(staging: Path, published: Path, required: Iterable[str], before_swap: object) -> None:
+def _swap(staging: Path, published: Path, required: Iterable[str]) -> None:
     checkpoint(staging)
     published.parent.mkdir(parents=True, exist_ok=True)
 
@@ -277,8 +276,6 @@ def _swap(staging: Path, published: Path, required: Iterable[str], before_swap: 
         # A published file never has a WAL (it is only opened read-only); a stray one would be
         # replayed into the new file by the next writer: move it out of the way.
         os.replace(wal_path(published), published.with_name(published.name + ".wal.stale"))
-    if callable(before_swap):
-        before_swap()
     # `.next` sits beside `published`: one rename within a directory, never across mounts (Docker
     # volumes and bind mounts on one disk refuse that with EXDEV, which the deploy test found).
     os.replace(source, published)

@@ -2,8 +2,10 @@
 (`cleantech.runs.jsonl`), merged into `ops.pipeline_runs` / `ops.quality_results` at publish.
 
 Events: `started` (a run took the lock), `step` (a step finished; the record is the run so far) and
-`finished` (the outcome: `published` or `failed` with the stage). A run whose last event is not
-`finished` stopped without an outcome (killed) and shows as `killed` in `ops.pipeline_runs`.
+`finished` (the outcome: `published`, `failed` with the stage, or `staged`: an Airflow ingest run
+handed its file to the transform run). A run whose last event is not
+`finished` stopped without an outcome (killed) and shows as `killed` in `ops.pipeline_runs`, at the
+first of its stages that did not complete.
 The run log is written for every run, failed ones included, because a failed run must leave the
 published file byte-identical.
 """
@@ -36,7 +38,7 @@ class PipelineResult:
     source: str
     full_refresh: bool
     started_at: datetime
-    outcome: str = "running"  # 'published' | 'failed'
+    outcome: str = "running"  # 'published' | 'failed' | 'staged' (an Airflow ingest run)
     failed_stage: str | None = None
     reason: str | None = None
     finished_at: datetime | None = None
@@ -46,6 +48,7 @@ class PipelineResult:
     gate: Any = None  # expectations.runner.GateResult
     report_index: Path | None = None
     dbt_error: str | None = None  # a failed dbt build, reported by the audit step
+    stages: list[str] = field(default_factory=lambda: list(STAGES))  # this run's steps, in order
 
     def state(self) -> dict[str, Any]:
         """What the next step (perhaps another process: an Airflow task) needs to carry on."""
@@ -60,6 +63,7 @@ class PipelineResult:
             "counts": self.counts,
             "gate": self.gate.to_dict() if self.gate is not None else None,
             "dbt_error": self.dbt_error,
+            "stages": self.stages,
         }
 
     @classmethod
@@ -89,6 +93,7 @@ class PipelineResult:
             gate=gate,
             report_index=gate.report_index if gate else None,
             dbt_error=state.get("dbt_error"),
+            stages=list(state.get("stages") or STAGES),
         )
 
     def run_row(self) -> dict[str, Any]:
@@ -266,7 +271,8 @@ def record_runs(
         cols = ", ".join(f"{c} {t}" for c, t in _QUALITY_COLUMNS.items())
         con.execute(f"create table if not exists ops.quality_results ({cols})")
         con.execute("comment on table ops.pipeline_runs is 'One row per pipeline run (ingest → dbt → "
-                    "quality gate → publish): outcome, timings, counts. Failed runs included.'")  # fmt: skip
+                    "quality gate → publish): outcome, timings, counts. Failed, killed and staged "
+                    "(Airflow ingest) runs included.'")  # fmt: skip
         con.execute("comment on table ops.quality_results is 'Expectations that failed in each "
                     "run (critical ones blocked publishing, warnings were published).'")  # fmt: skip
         if history_from is not None and Path(history_from).exists():
@@ -293,7 +299,7 @@ def record_runs(
                 continue
             run = dict(rec.get("run") or {})
             if rec.get("event") != "finished":
-                run.update(outcome="killed", reason="the run stopped without recording an outcome")
+                run.update(killed_run(rec))
             rows.append(run)
             quality += rec.get("quality") or []
         rows.append(current.run_row())
@@ -311,6 +317,22 @@ def record_runs(
             )
     finally:
         con.close()
+
+
+def killed_run(rec: dict[str, Any]) -> dict[str, Any]:
+    """The outcome of a run whose last record is not `finished`: `killed`, at the first of its
+    stages that did not complete (each step records when it completes)."""
+    state = rec.get("state") or {}
+    stages = list(state.get("stages") or STAGES)
+    done = rec.get("stage") if rec.get("event") == "step" else None
+    at = stages.index(done) + 1 if done in stages else 0
+    stopped = stages[min(at, len(stages) - 1)]
+    after = f"after step {done}" if done else "before its first step completed"
+    return {
+        "outcome": "killed",
+        "failed_stage": stopped,
+        "reason": f"the run stopped at {stopped} without recording an outcome ({after})",
+    }
 
 
 def _carry_history(con: duckdb.DuckDBPyConnection, source: Path) -> None:

@@ -4,8 +4,10 @@ order in one process; each Airflow task runs one of them.
 Every step takes a `Build`, takes the writer lock it needs (`Build.writer`: the run's own lock when
 the CLI holds it), appends its record to the run log (`Layout.run_log`: `step` on success,
 `finished` with `failed` and the stage on a failure, `finished` with `published` after the swap),
-and returns a small JSON-serialisable dict. A step in another process (an Airflow task) picks up
-the run where the previous step left it, from the run log (`runlog.run_from_log`).
+and returns a small JSON-serialisable dict, through `recording.run_step`. A step in another process
+(an Airflow task) picks up the run where the previous step left it, from the run log
+(`runlog.run_from_log`). The Airflow ingest run is a build of two steps (prepare, then ingest once
+per dataset) that finishes `staged`: a transform run takes its file over.
 
 Failures raise `PipelineFailed` (one-line reason, `.stage`); a failed dbt test or a critical
 expectation raises its subclass `DataQualityFailed` (deterministic: retrying cannot help). A dbt
@@ -18,11 +20,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 
@@ -30,16 +31,16 @@ from cleantech.core.build import Build
 from cleantech.core.dbt_runner import dbt_build
 from cleantech.core.publish import publish as publish_file
 from cleantech.core.publish import unmark_published, wal_path
-from cleantech.core.runlog import (
-    PipelineResult,
-    holds_run,
-    log_finished,
-    log_started,
-    log_step,
-    read_run_log,
-    record_runs,
-    run_from_log,
+from cleantech.core.recording import (
+    DataQualityFailed,
+    PipelineFailed,
+    StepStopped,
+    record_interrupted,
+    run_of,
+    run_step,
+    start,
 )
+from cleantech.core.runlog import PipelineResult, holds_run, record_runs, run_from_log
 from cleantech.layout import Layout
 from cleantech.outputs.export import export_parquet
 from cleantech.outputs.report import build_report
@@ -48,22 +49,25 @@ from ingest.datasets import ingest_all
 from ingest.errors import one_line
 from ingest.sql import qualified, relation_names
 
-T = TypeVar("T")
+__all__ = [
+    "CopyFailed",
+    "DataQualityFailed",
+    "PipelineFailed",
+    "audit",
+    "ingest",
+    "outputs",
+    "parquet_step",
+    "prepare",
+    "prepare_staging",
+    "publish",
+    "record_interrupted",
+    "report_step",
+    "start",
+    "table_counts",
+    "transform",
+]
+
 Say = Callable[[str], None]
-
-
-class PipelineFailed(RuntimeError):
-    """A run failed; the published warehouse is unchanged. `str()` is a one-line reason."""
-
-    def __init__(self, reason: str, *, stage: str, result: PipelineResult | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.stage = stage
-        self.result = result
-
-
-class DataQualityFailed(PipelineFailed):
-    """dbt tests or the quality gate failed: the data is wrong, so a retry cannot succeed."""
 
 
 class CopyFailed(OSError):
@@ -73,37 +77,8 @@ class CopyFailed(OSError):
         return str(self.args[0]) if self.args else "copy failed"
 
 
-class _Stop(Exception):
-    """A step decided the run must not publish (the message is the reason)."""
-
-    def __init__(self, reason: str, *, stage: str | None = None, data_quality: bool = False):
-        super().__init__(reason)
-        self.stage = stage
-        self.data_quality = data_quality
-
-
 def _say(text: str) -> None:
     print(text, flush=True)  # stderr is for the one error line
-
-
-# ----------------------------------------------------------------------------------------------
-# Test hook: pause at a named stage so a test can SIGKILL the run there deterministically
-
-
-def pause_point(stage: str) -> None:
-    """If `CLEANTECH_TEST_PAUSE_AT` names `stage`, write `paused-<stage>-<pid>` into
-    `CLEANTECH_TEST_PAUSE_DIR` and wait until a `release-<stage>` file appears there."""
-    wanted = os.environ.get("CLEANTECH_TEST_PAUSE_AT", "")
-    if stage not in [s.strip() for s in wanted.split(",") if s.strip()]:
-        return
-    import tempfile
-
-    folder = Path(os.environ.get("CLEANTECH_TEST_PAUSE_DIR") or tempfile.gettempdir())
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"paused-{stage}-{os.getpid()}").write_text(str(os.getpid()), encoding="utf-8")
-    release = folder / f"release-{stage}"
-    while not release.exists():
-        time.sleep(0.05)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -147,115 +122,6 @@ def table_counts(db: Path) -> dict[str, int]:
 
 
 # ----------------------------------------------------------------------------------------------
-# The run record
-
-
-def start(
-    build: Build,
-    *,
-    ingest: list[dict[str, Any]] | None = None,
-    timings: dict[str, float] | None = None,
-) -> PipelineResult:
-    """Record that the run started (`started` in the run log); the run record the steps carry.
-    `ingest`/`timings`: what happened before this build (an Airflow ingest run's results)."""
-    result = PipelineResult(
-        run_id=build.run_id,
-        published=build.published,
-        staging=build.file,
-        source=build.source,
-        full_refresh=build.full_refresh,
-        started_at=build.started_at,
-        ingest=list(ingest or []),
-        timings=dict(timings or {}),
-    )
-    log = build.layout.run_log
-    try:
-        log_started(log, result)
-    except OSError as exc:
-        raise PipelineFailed(
-            f"pipeline failed at start: cannot write the run log {log}: "
-            f"{exc.strerror or exc}; the published warehouse {build.published} is unchanged",
-            stage="start",
-        ) from exc
-    return result
-
-
-def _run_of(build: Build, run: PipelineResult | None) -> PipelineResult:
-    """The run record: the caller's, or the one the run log holds, or a new one (first step)."""
-    if run is not None:
-        return run
-    return run_from_log(build.layout.run_log, build.run_id) or start(build)
-
-
-def _step(
-    build: Build, run: PipelineResult, stage: str, body: Callable[[], T], *, final: bool = False
-) -> T:
-    """Run one step under the writer lock; record it (or its failure, with the stage)."""
-    t0 = time.monotonic()
-    try:
-        with build.writer(stage):
-            value = body()
-            run.timings[stage] = run.timings.get(stage, 0.0) + time.monotonic() - t0
-            if final:
-                run.finished_at = datetime.now(UTC)
-                log_finished(build.layout.run_log, run)
-            else:
-                log_step(build.layout.run_log, run, stage)
-    except BaseException as exc:
-        failed_stage = (exc.stage if isinstance(exc, _Stop) else None) or stage
-        run.timings[failed_stage] = run.timings.get(failed_stage, 0.0) + time.monotonic() - t0
-        failure = _record_failure(build, run, failed_stage, exc)
-        if failure is None:
-            raise  # KeyboardInterrupt / SystemExit: recorded, then propagate as is
-        raise failure from exc
-    return value
-
-
-def _record_failure(
-    build: Build, run: PipelineResult, stage: str, exc: BaseException
-) -> PipelineFailed | None:
-    """Record a failed run in the run log; the error to raise (None: re-raise `exc` as is)."""
-    if isinstance(exc, PipelineFailed) and exc.result is run:
-        return exc  # already recorded (a step inside a step)
-    reason = str(exc) if isinstance(exc, _Stop) else one_line(exc, with_type=True)
-    run.outcome, run.failed_stage = "failed", stage
-    run.reason = reason if isinstance(exc, _Stop) else f"{stage} failed: {reason}"
-    run.finished_at = datetime.now(UTC)
-    log = build.layout.run_log
-    unlogged = ""
-    try:
-        log_finished(log, run)
-    except OSError as log_exc:  # e.g. the same full disk: never replaces the failure
-        unlogged = (
-            f" (and the run log {log} could not be written: {one_line(log_exc, with_type=True)})"
-        )
-    if not isinstance(exc, Exception):
-        return None
-    kept = f" (the failed build is kept at {build.file})" if build.file.exists() else ""
-    kind = DataQualityFailed if isinstance(exc, _Stop) and exc.data_quality else PipelineFailed
-    return kind(
-        f"pipeline failed at {stage}: {run.reason}; the published warehouse "
-        f"{build.published} is unchanged{kept}{unlogged}",
-        stage=stage,
-        result=run,
-    )
-
-
-def record_interrupted(build: Build, stage: str, reason: str) -> bool:
-    """Record a run stopped from outside (an Airflow task killed on timeout or lost with its
-    worker) as failed at `stage`, unless its outcome is already recorded; True when recorded."""
-    log = build.layout.run_log
-    rec = read_run_log(log).get(build.run_id)
-    if not rec or rec.get("event") == "finished" or not rec.get("state"):
-        return False
-    run = PipelineResult.from_state(build.run_id, rec["state"])
-    run.outcome, run.failed_stage, run.reason = "failed", stage, f"{stage} failed: {reason}"
-    run.finished_at = datetime.now(UTC)
-    log_finished(log, run)
-    return True
-
-
-# ----------------------------------------------------------------------------------------------
 # The steps
 
 
@@ -269,7 +135,7 @@ def prepare(
     """The build file, under the lock: `staging` moved into place (an Airflow ingest run's file),
     or a fresh copy of the published warehouse (`rebuild`: which must exist). Retry-safe: a build
     file already there is kept when it came from `staging`."""
-    run = _run_of(build, run)
+    run = run_of(build, run)
 
     def body() -> dict[str, Any]:
         if staging is not None:
@@ -282,63 +148,107 @@ def prepare(
                 os.replace(staging, build.file)
             return {"build": str(build.file), "from": str(staging)}
         prepare_staging(build.published, build.file)
+        if "publish" not in build.stages and not build.file.exists():
+            # an ingest-only run's tasks check their file is still there: create it
+            duckdb.connect(str(build.file)).close()
         if rebuild and not build.file.exists():
             raise FileNotFoundError(
                 f"nothing to rebuild: no published warehouse at {build.published}"
             )
         return {"build": str(build.file), "from": str(build.published)}
 
-    return _step(build, run, "prepare", body)
+    return run_step(build, run, "prepare", body)
 
 
 def ingest(
     build: Build,
     run: PipelineResult | None = None,
     *,
+    datasets: list[str] | None = None,
     catalog: Any = None,
+    client_options: dict[str, Any] | None = None,
     after_ingest: Callable[[Path], None] | None = None,
     say: Say = _say,
 ) -> dict[str, Any]:
-    """Every dataset of the build's source (or `build.datasets`) into the build file, through one
-    `ingest_all` (one client, one rate limiter); fails when any dataset failed."""
-    run = _run_of(build, run)
+    """`datasets` (default: the build's, or every dataset of its source) into the build file,
+    through one `ingest_all` (one client, one rate limiter); fails when one of them failed.
+
+    A build that does not publish (the Airflow ingest run, one call per dataset) keeps every
+    dataset's latest result in its run record and finishes the run once every dataset reported:
+    `staged` (the transform run takes the file over), or `failed` at ingest."""
+    run = run_of(build, run)
+    wanted = list(datasets or build.datasets or [])
 
     def record(r: Any) -> None:
+        # the latest result per dataset (a retried Airflow task replaces its failed try's)
+        run.ingest = [e for e in run.ingest if e.get("dataset") != r.dataset]
         run.ingest.append(
             {
                 "dataset": r.dataset,
+                "table": getattr(r, "table_id", None),
                 "outcome": r.outcome,
                 "rows": getattr(r, "rows", None),
                 "requests": getattr(r, "requests", None),
+                "bytes": getattr(r, "bytes", None),
                 "seconds": getattr(r, "seconds", None),
                 "source_updated": getattr(r, "source_updated", None),
                 "message": getattr(r, "message", None),
             }
         )
-        if len(run.ingest) == 1:
-            pause_point("ingest")  # mid-ingest: one dataset written, the others not yet
 
     def body() -> dict[str, Any]:
+        staged_run = "publish" not in build.stages
+        if staged_run:
+            if not build.file.exists():
+                raise FileNotFoundError(
+                    f"staging file {build.file} is gone (taken by a transform run, or removed): "
+                    "run cleantech_ingest again"
+                )
+            # Other tasks of this run recorded their datasets since this one read the run.
+            latest = run_from_log(build.layout.run_log, build.run_id)
+            if latest is not None:
+                run.ingest, run.timings = latest.ingest, latest.timings
         say(f"[pipeline {build.run_id}] ingest ({build.source}) → {build.file}")
-        ingest_all(
+        results = ingest_all(
             db=build.file,
             source=build.source,
             full_refresh=build.full_refresh,
-            datasets=build.datasets,
+            datasets=wanted or None,
             base_url=build.base_url,
             progress=sys.stderr.isatty(),
             catalog=catalog,
+            client_options=client_options,
             on_result=record,
         )
-        failed = [r for r in run.ingest if r["outcome"] == "failed"]
+        mine = [e for e in run.ingest if e["dataset"] in {r.dataset for r in results}]
+        failed = [e for e in mine if e["outcome"] == "failed"]
         if failed:
             # IngestResult messages already name their dataset.
-            raise _Stop(f"ingest failed for {len(failed)} dataset(s): {failed[0]['message']}")
+            raise StepStopped(f"ingest failed for {len(failed)} dataset(s): {failed[0]['message']}")
         if after_ingest is not None:
             after_ingest(build.file)
-        return {"datasets": {r["dataset"]: r["outcome"] for r in run.ingest}}
+        if staged_run:
+            _finish_staged_run(build, run)
+        return {"datasets": {e["dataset"]: e["outcome"] for e in mine}, "results": mine}
 
-    return _step(build, run, "ingest", body)
+    return run_step(build, run, "ingest", body)
+
+
+def _finish_staged_run(build: Build, run: PipelineResult) -> None:
+    """The outcome of an ingest-only run once every dataset reported (else it stays running):
+    `failed` at ingest if one of them failed, else `staged` for the transform run."""
+    results = {e["dataset"]: e for e in run.ingest}
+    failed = [e for e in results.values() if e.get("outcome") == "failed"]
+    if failed:  # another task's dataset failed for good: the run stays failed
+        run.outcome, run.failed_stage = "failed", "ingest"
+        run.reason = f"ingest failed for {len(failed)} dataset(s): {failed[0].get('message')}"
+    elif set(build.datasets or []) <= set(results):
+        loaded = sum(1 for e in results.values() if e.get("outcome") == "loaded")
+        run.outcome, run.failed_stage = "staged", None
+        run.reason = (
+            f"{loaded} dataset(s) loaded, {len(results) - loaded} unchanged, in {build.file} "
+            "for the transform run"
+        )
 
 
 def transform(
@@ -346,10 +256,9 @@ def transform(
 ) -> dict[str, Any]:
     """`dbt build` (models, snapshots, tests) on the build file. A failed build is recorded, not
     raised: `audit` still runs the gate and then reports the dbt failure."""
-    run = _run_of(build, run)
+    run = run_of(build, run)
 
     def body() -> dict[str, Any]:
-        pause_point("dbt")
         say(f"[pipeline {build.run_id}] dbt build")
         try:
             res = dbt_build(build.file, full_refresh=build.full_refresh, quiet=True)
@@ -361,16 +270,15 @@ def transform(
         say(res.summary())
         return {"build": str(build.file), "passed": True, "summary": res.summary()}
 
-    return _step(build, run, "dbt", body)
+    return run_step(build, run, "dbt", body)
 
 
 def audit(build: Build, run: PipelineResult | None = None) -> dict[str, Any]:
     """The quality gate on the build file (Data Docs in `Layout.quality_dir`); raises
     DataQualityFailed on a critical expectation or an earlier dbt failure (reported first)."""
-    run = _run_of(build, run)
+    run = run_of(build, run)
 
     def body() -> dict[str, Any]:
-        pause_point("audit")
         dbt_error = run.dbt_error
         try:
             run.counts = table_counts(build.file)
@@ -380,7 +288,7 @@ def audit(build: Build, run: PipelineResult | None = None) -> dict[str, Any]:
                 raise
             # The first failure is the one reported: the gate's crash (often the same
             # cause, e.g. a full disk) never replaces dbt's error.
-            raise _Stop(
+            raise StepStopped(
                 f"dbt build failed: {dbt_error} (the quality gate could not run either: "
                 f"{one_line(exc, with_type=True)})",
                 stage="dbt",
@@ -390,11 +298,11 @@ def audit(build: Build, run: PipelineResult | None = None) -> dict[str, Any]:
         print(gate.report(), flush=True)
         if dbt_error:
             failed_gate = "" if gate.passed else f"; {gate.one_line()}"
-            raise _Stop(
+            raise StepStopped(
                 f"dbt build failed: {dbt_error}{failed_gate}", stage="dbt", data_quality=True
             )
         if not gate.passed:
-            raise _Stop(gate.one_line() + f" — see {gate.report_index}", data_quality=True)
+            raise StepStopped(gate.one_line() + f" — see {gate.report_index}", data_quality=True)
         return {
             "passed": True,
             "checked": len(gate.results),
@@ -402,14 +310,14 @@ def audit(build: Build, run: PipelineResult | None = None) -> dict[str, Any]:
             "report_index": str(gate.report_index) if gate.report_index else None,
         }
 
-    return _step(build, run, "audit", body)
+    return run_step(build, run, "audit", body)
 
 
 def publish(build: Build, run: PipelineResult | None = None) -> dict[str, Any]:
     """Record the run (with the history of the file it replaces and of the run log) in the build's
     `ops.pipeline_runs`, then swap the build onto the published path. Retry-safe: a retried
     publish that finds its run already published only reports it (nothing is published twice)."""
-    run = _run_of(build, run)
+    run = run_of(build, run)
     published = build.published
 
     def body() -> dict[str, Any]:
@@ -419,16 +327,16 @@ def publish(build: Build, run: PipelineResult | None = None) -> dict[str, Any]:
             counts = table_counts(published)
             run.outcome = "published"
             return {"published": str(published), "already": True, "counts": counts}
-        run.outcome = "published"
+        run.outcome = "published"  # as the build's ops.pipeline_runs records it
         run.finished_at = datetime.now(UTC)
         if not run.counts:
             run.counts = table_counts(build.file)
         if not holds_run(build.file, run.run_id):  # not recorded by an earlier try
             record_runs(build.file, build.layout.run_log, run, history_from=published)
-        publish_file(build.file, published, before_swap=lambda: pause_point("before_swap"))
+        publish_file(build.file, published)
         return {"published": str(published), "already": False, "counts": dict(run.counts)}
 
-    return _step(build, run, "publish", body, final=True)
+    return run_step(build, run, "publish", body)
 
 
 def outputs(published: Path, say: Say = _say) -> dict[str, Any]:

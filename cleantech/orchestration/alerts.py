@@ -32,7 +32,7 @@ def on_failure(context: Mapping[str, Any]) -> None:
     """Failure callback: log a one-line reason; POST it to `CLEANTECH_ALERT_WEBHOOK` when set."""
     line = failure_reason(context)
     log.error(line)
-    try:  # a transform task killed from outside never recorded its outcome: record it now
+    try:  # a task of a run killed from outside never recorded its outcome: record it now
         from cleantech.orchestration.tasks import record_killed_task
 
         record_killed_task(context)

@@ -64,6 +64,24 @@ def retry_delay() -> timedelta:
     return timedelta(seconds=max(1, env_int("CLEANTECH_RETRY_DELAY_SECONDS", 60)))
 
 
+def dbt_timeout() -> timedelta:
+    """The transform's `dbt_build` task is stopped (and recorded failed at dbt) after this long:
+    env `CLEANTECH_DBT_TIMEOUT_SECONDS`, default 1800."""
+    return timedelta(seconds=max(1, env_int("CLEANTECH_DBT_TIMEOUT_SECONDS", 1800)))
+
+
+def transform_retries() -> int:
+    """Retries of a transform task (a lost worker, a lock held too long; never a data-quality
+    failure): env `CLEANTECH_TRANSFORM_RETRIES`, default 1 (publish: one more)."""
+    return max(0, env_int("CLEANTECH_TRANSFORM_RETRIES", 1))
+
+
+def transform_retry_delay() -> timedelta:
+    """Delay before a transform task's retry (a lost worker is detected after the heartbeat
+    timeout): env `CLEANTECH_TRANSFORM_RETRY_DELAY_SECONDS`, default 30."""
+    return timedelta(seconds=max(1, env_int("CLEANTECH_TRANSFORM_RETRY_DELAY_SECONDS", 30)))
+
+
 def client_options() -> dict[str, Any]:
     """PxWeb client settings for ingest tasks: env `CLEANTECH_HTTP_RETRIES` (retries per request)."""
     value = os.environ.get("CLEANTECH_HTTP_RETRIES", "").strip()

@@ -1,11 +1,13 @@
 """What each Airflow task does: one function per task, each one call from the DAG file into the core
 steps (`cleantech.core.steps`), with the Airflow context values it needs passed in.
 
-A transform run is a `Build` (`Build.for_airflow`: `airflow:<run id>`, `Layout.airflow_build`); its
-dict travels in XCom from task to task, and the run record in the run log, so a failure at any
-task is recorded with its stage. Data-quality failures (dbt tests, the gate) raise
-`AirflowFailException`: retrying cannot fix the data. Anything else (a lost worker, a lock held too
-long) raises as is and is retried.
+An ingest run is a `Build` of two steps (`Build.for_airflow_ingest`: `airflow-ingest:<run id>`,
+`Layout.airflow_ingest_staging`; prepare, then ingest once per mapped task) that finishes `staged`;
+a transform run is a `Build` (`Build.for_airflow`: `airflow:<run id>`, `Layout.airflow_build`) that
+takes the ingest run's file over. A build's dict travels in XCom from task to task, and the run
+record in the run log, so a failure at any task is recorded with its stage. Data-quality failures
+(dbt tests, the gate) raise `AirflowFailException`: retrying cannot fix the data. Anything else
+(a lost worker, a lock held too long, a timeout) raises as is and is retried.
 
 The DAG processor imports this module with the DAG files: the core (duckdb, dbt, the gate; 0.8 s,
 `python -X importtime`) and Airflow are imported inside the functions.
@@ -22,8 +24,12 @@ from cleantech.orchestration import settings, transform_plan
 
 T = TypeVar("T")
 
-# The run-log stage of each transform task (what `on_failure` records when a task is killed).
-TRANSFORM_STAGES = {"dbt_build": "dbt", "quality_gate": "audit", "publish": "publish"}
+# The run-log stage of each task that works on a run's build (what `on_failure` records when the
+# task is killed). `plan` only reads: a bad param fails there, before any run is recorded.
+TASK_STAGES = {
+    "cleantech_ingest": {"prepare": "prepare", "ingest": "ingest"},
+    "cleantech_transform": {"dbt_build": "dbt", "quality_gate": "audit", "publish": "publish"},
+}
 
 
 def _data_quality_fails(call: Callable[[], T]) -> T:
@@ -62,59 +68,56 @@ def plan_ingest(params: Mapping[str, Any], triggering_asset_events: Any = None) 
     return names
 
 
-def prepare_ingest(run_id: str) -> str:
-    """This ingest run's staging file: a fresh copy of the published warehouse, under the lock."""
-    import duckdb
+def prepare_ingest(
+    datasets: list[str], *, run_id: str, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Step `prepare` of this ingest run's `Build` (`Build.for_airflow_ingest`): its staging file,
+    a fresh copy of the published warehouse, under the lock. Returns the build (XCom)."""
+    from cleantech.core import steps
+    from cleantech.core.build import Build
 
-    from cleantech.core.lock import WriterLock
-    from cleantech.core.steps import prepare_staging
-
-    layout = Layout.current()
-    staging = layout.airflow_ingest_staging(run_id)
-    with WriterLock(layout.published, purpose="Airflow task cleantech_ingest.prepare"):
-        prepare_staging(layout.published, staging)
-        if not staging.exists():  # first run: nothing published yet
-            duckdb.connect(str(staging)).close()
+    build = Build.for_airflow_ingest(
+        run_id=run_id,
+        source=params["source"],
+        full_refresh=bool(params.get("full_refresh")),
+        datasets=list(datasets),
+    )
+    steps.prepare(build)
     for old in transform_plan.remove_old_run_files():
         print(f"removed old run file {old}")
-    origin = layout.published if layout.published.exists() else "empty"
-    print(f"staging: {staging} (from {origin})")
-    return str(staging)
+    origin = build.published if build.published.exists() else "empty"
+    print(f"staging: {build.file} (from {origin})")
+    return build.to_dict()
 
 
 def ingest_dataset(
     dataset: str,
-    staging: str,
+    build: Mapping[str, Any],
     *,
-    params: Mapping[str, Any],
     run_id: str,
     outlet_events: Any,
     alias: Any,
 ) -> dict[str, Any]:
-    """Load one catalog dataset into this run's staging file; emit `raw.<dataset>` through `alias`."""
+    """Step `ingest` for one dataset of this ingest run's `Build`; emit `raw.<dataset>` through
+    `alias` (the last dataset to report finishes the run `staged`)."""
     from airflow.sdk import Asset, get_current_context
 
-    from cleantech.core.lock import WriterLock
-    from ingest.datasets import ingest_dataset as ingest_one
+    from cleantech.core import steps
+    from cleantech.core.build import Build
 
     get_current_context()["dataset"] = dataset  # type: ignore[typeddict-unknown-key]
-    if not Path(staging).exists():
-        raise FileNotFoundError(f"staging file {staging} is gone: run cleantech_ingest again")
-    with WriterLock(
-        Layout.current().published, purpose=f"Airflow task cleantech_ingest.ingest[{dataset}]"
-    ):
-        result = ingest_one(
-            dataset,
-            db=Path(staging),
-            source=params["source"],
-            full_refresh=params["full_refresh"],
-            progress=False,
-            client_options=settings.client_options(),
-        )
-    extra = transform_plan.result_extra(
-        result, source=params["source"], staging=staging, run_id=run_id
+    ingest_build = Build.from_dict(dict(build))
+    done = steps.ingest(
+        ingest_build,
+        datasets=[dataset],
+        client_options=settings.client_options(),
+        say=lambda _: None,
     )
-    print(f"{dataset}: {result.outcome} {result.message}".rstrip())
+    (result,) = done["results"]
+    extra = transform_plan.result_extra(
+        result, source=ingest_build.source, staging=ingest_build.file, run_id=run_id
+    )
+    print(f"{dataset}: {result['outcome']} {result.get('message') or ''}".rstrip())
     outlet_events[alias].add(Asset(settings.raw_asset_name(dataset)), extra=extra)
     return extra
 
@@ -206,19 +209,27 @@ def publish(audited: Mapping[str, Any], *, outlet_events: Any, warehouse: Any) -
 
 
 def record_killed_task(context: Mapping[str, Any]) -> bool:
-    """From a failure callback: record a transform task that died without recording its outcome
-    (killed on timeout, lost worker) in the run log, with its stage."""
+    """From a failure callback: record a task of an ingest or transform run that died without
+    recording its outcome (killed on timeout, lost worker) in the run log, with its stage."""
     ti = context.get("task_instance") or context.get("ti")
-    stage = TRANSFORM_STAGES.get(getattr(ti, "task_id", ""))
-    if getattr(ti, "dag_id", None) != "cleantech_transform" or stage is None:
+    dag_id, task_id = getattr(ti, "dag_id", None), getattr(ti, "task_id", "")
+    stage = (TASK_STAGES.get(dag_id) or {}).get(task_id)  # type: ignore[arg-type]
+    if stage is None:
         return False
     from cleantech.core import steps
     from cleantech.core.build import Build
 
-    build = Build.for_airflow(run_id=getattr(ti, "run_id", None) or str(context.get("run_id")))
+    run_id = getattr(ti, "run_id", None) or str(context.get("run_id"))
     exc = context.get("exception")
-    reason = " ".join(str(exc).split()) if exc else "the task was stopped"
-    return steps.record_interrupted(build, stage, reason[:500])
+    # no exception: the scheduler found the task without a heartbeat (its worker was lost)
+    reason = (
+        " ".join(str(exc).split()) if exc else "the task stopped without reporting (lost worker)"
+    )
+    if dag_id == "cleantech_ingest":
+        build = Build.for_airflow_ingest(run_id=run_id)
+        dataset = getattr(ti, "rendered_map_index", None) if task_id == "ingest" else None
+        return steps.record_interrupted(build, stage, reason[:500], dataset=dataset)
+    return steps.record_interrupted(Build.for_airflow(run_id=run_id), stage, reason[:500])
 
 
 # ----------------------------------------------------------------------------------------------

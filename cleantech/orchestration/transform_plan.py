@@ -45,17 +45,20 @@ def remove_old_run_files(max_age_hours: float | None = None) -> list[Path]:
     return removed
 
 
-def result_extra(result: Any, *, source: str, staging: Path | str, run_id: str) -> dict[str, Any]:
-    """The asset-event `extra` for one ingest result: dataset, source `updated`, rows, requests, …"""
+def result_extra(
+    result: Mapping[str, Any], *, source: str, staging: Path | str, run_id: str
+) -> dict[str, Any]:
+    """The asset-event `extra` for one ingest result (a run record's entry, `steps.ingest`):
+    dataset, source `updated`, rows, requests, …"""
     return {
-        "dataset": result.dataset,
-        "table": result.table_id,
-        "outcome": result.outcome,
-        "source_updated": result.source_updated,
-        "rows": int(result.rows),
-        "requests": int(result.requests),
-        "bytes": int(result.bytes),
-        "seconds": round(float(result.seconds), 3),
+        "dataset": result["dataset"],
+        "table": result.get("table"),
+        "outcome": result["outcome"],
+        "source_updated": result.get("source_updated"),
+        "rows": int(result.get("rows") or 0),
+        "requests": int(result.get("requests") or 0),
+        "bytes": int(result.get("bytes") or 0),
+        "seconds": round(float(result.get("seconds") or 0.0), 3),
         "source": source,
         "staging": str(staging),
         "ingest_run_id": run_id,

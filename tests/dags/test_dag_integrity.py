@@ -252,3 +252,43 @@ def test_every_dag_task_body_is_one_call_into_the_core():
             assert calls == [call], f"{where}: more than one call"
             counted += 1
     assert counted == 9  # ingest: plan, prepare, ingest; transform: 4; report: 2
+
+
+def test_failure_callback_records_a_killed_ingest_or_transform_task_with_its_stage(
+    tmp_path, monkeypatch
+):
+    """`record_killed_task` maps each DAG's task to its run's build and stage; `plan` (only reads,
+    before any run is recorded) and other DAGs' tasks are not runs."""
+    from cleantech.core import steps
+    from cleantech.core.build import Build
+    from cleantech.core.runlog import read_run_log
+    from cleantech.layout import Layout
+    from cleantech.orchestration.tasks import record_killed_task
+
+    monkeypatch.setenv("CLEANTECH_WAREHOUSE", str(tmp_path / "w" / "cleantech.duckdb"))
+    monkeypatch.setenv("CLEANTECH_STAGING", str(tmp_path / "w" / "staging" / "c.duckdb"))
+    steps.start(Build.for_airflow_ingest(run_id="i1", datasets=["a", "b"]))
+    steps.start(Build.for_airflow(run_id="t1"))
+
+    class TI:
+        def __init__(self, dag_id, task_id, run_id, rendered_map_index=None):
+            self.dag_id, self.task_id, self.run_id = dag_id, task_id, run_id
+            self.rendered_map_index = rendered_map_index
+
+    def killed(ti, exc=None):
+        return record_killed_task({"task_instance": ti, "exception": exc})
+
+    assert not killed(TI("cleantech_ingest", "plan", "i1"))
+    assert not killed(TI("cleantech_report", "html_report", "t1"))
+    assert killed(TI("cleantech_ingest", "ingest", "i1", "b"), TimeoutError("45 min\nexceeded"))
+    assert killed(TI("cleantech_transform", "quality_gate", "t1"))
+    assert not killed(TI("cleantech_transform", "publish", "t1"))  # already recorded: kept
+    log = read_run_log(Layout.current().run_log)
+    ingest, transform = log["airflow-ingest:i1"], log["airflow:t1"]
+    assert (ingest["run"]["outcome"], ingest["run"]["failed_stage"]) == ("failed", "ingest")
+    assert ingest["run"]["reason"] == "ingest failed: 45 min exceeded"
+    assert ingest["state"]["ingest"] == [
+        {"dataset": "b", "outcome": "failed", "message": "45 min exceeded"}
+    ]
+    assert (transform["run"]["outcome"], transform["run"]["failed_stage"]) == ("failed", "audit")
+    assert "lost worker" in transform["run"]["reason"]

@@ -211,7 +211,9 @@ def read_only(work: Path, sql: str, params: list[Any] | None = None) -> list[tup
 
 
 def published_runs(work: Path) -> list[str]:
-    return [r[0] for r in read_only(work, "select run_id from ops.pipeline_runs order by 1")]
+    """The runs that published (ops.pipeline_runs also holds failed, killed and staged ones)."""
+    sql = "select run_id from ops.pipeline_runs where outcome = 'published' order by 1"
+    return [r[0] for r in read_only(work, sql)]
 
 
 def assert_warehouse_whole(work: Path, when: str) -> None:

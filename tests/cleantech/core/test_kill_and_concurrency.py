@@ -1,11 +1,13 @@
 """Crash safety and one writer at a time, with real processes (`cleantech pipeline`).
 
-A run SIGKILLed at any stage leaves the published file the old complete warehouse, and the next
-run succeeds. `kill_at_each_stage` is shared with the Airflow path (tests/dags/test_kill_airflow.py).
-Kill points are made deterministic by the core steps' test hook: with
-`CLEANTECH_TEST_PAUSE_AT=<stage>` a run stops at that stage and writes a marker file, so the test
-kills it exactly there. Two runs started at once: one publishes, the other stops with a clear
-message naming the holder of the lock.
+A run SIGKILLed at any stage leaves the published file the old complete warehouse, the lock free,
+the run in the run log without an outcome (`killed` at that stage in `ops.pipeline_runs` after the
+next publish), and the next run succeeds. `kill_at_each_stage` is shared with the Airflow path
+(tests/dags/test_kill_airflow.py). The production code has no test hooks: each run is started
+through `kill_driver`, which holds it inside the step (by wrapping, in the child process only, the
+function the step calls there) and writes a marker, so the test kills it exactly there. Two runs
+started at once: one publishes, the other stops with a clear message naming the holder of the
+lock.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cleantech.core.lock import WriterLock
+from cleantech.core.runlog import read_run_log
 from cleantech.layout import Layout
 
 pytestmark = pytest.mark.slow
@@ -71,27 +75,48 @@ def _assert_complete_warehouse(published: Path) -> None:
         assert con.execute("select count(*) from raw.egss_county").fetchone()[0] > 0
 
 
-CLI = [sys.executable, "-m", "cleantech", "pipeline"]
+DRIVER = [sys.executable, "-m", "tests.cleantech.core.kill_driver"]
+CLI = ["cli", "pipeline"]
+
+
+# Steps run one at a time: this process stops after ingest (before dbt), taking no further step.
+BETWEEN_STEPS = """
+from cleantech.core import steps
+from cleantech.core.build import Build
+from cleantech.layout import published_path
+build = Build.for_cli(published=published_path())
+steps.prepare(build)
+steps.ingest(build, say=lambda _: None)
+"""
+
+
+def held_run(stage: str, markers: Path, what: list[str]) -> list[str]:
+    """The command that runs `what` (`cli …` or `dag DAG_ID [CONF]`) held at `stage`."""
+    return [*DRIVER, "--hold", stage, "--markers", str(markers), *what]
+
+
+def assert_lock_free(published: Path) -> None:
+    with WriterLock(published, purpose="test", timeout=0):
+        pass  # a killed holder's lock is released with its process
 
 
 def kill_at_each_stage(
-    published: Path, env: dict[str, str], command: list[str], stages: tuple[str, ...], logs: Path
+    published: Path, env: dict[str, str], what: list[str], stages: tuple[str, ...], logs: Path
 ) -> None:
-    """Start `command` once per stage, paused there by the core's test hook, SIGKILL it (at dbt:
-    once dbt writes its log), and check the published file is byte-identical and complete."""
+    """Start `what` once per stage, held there by `kill_driver`, SIGKILL it (at dbt: once dbt
+    writes its log), and check the published file is byte-identical and complete, and the lock
+    free."""
     before = sha(published)
-    pauses = logs / "pauses"
+    markers = logs / "markers"
     staging_dir = Layout(published).staging.parent
     for stage in stages:
-        run_env = {**env, "CLEANTECH_TEST_PAUSE_AT": stage, "CLEANTECH_TEST_PAUSE_DIR": str(pauses)}
-        proc = _start(run_env, logs / f"kill-{stage}.log", command)
-        pattern = f"paused-{stage}-*"
-        _wait_for(lambda: any(pauses.glob(pattern)), proc, f"the run to pause at {stage}")  # noqa: B023
+        for old in staging_dir.rglob("*.dbt"):  # so that the dbt log below is this run's
+            shutil.rmtree(old, ignore_errors=True)
+        proc = _start(env, logs / f"kill-{stage}.log", held_run(stage, markers, what))
+        pattern = f"held-{stage}-*"
+        _wait_for(lambda: any(markers.glob(pattern)), proc, f"the run to reach {stage}")  # noqa: B023
         if stage == "dbt":
             # let dbt start writing to the build file, then kill it mid-build
-            for old in staging_dir.rglob("*.dbt"):
-                shutil.rmtree(old, ignore_errors=True)
-            (pauses / "release-dbt").touch()
             _wait_for(
                 lambda: any(d.rglob("*.log") for d in staging_dir.rglob("*.dbt")),
                 proc,
@@ -99,11 +124,20 @@ def kill_at_each_stage(
             )
             time.sleep(1.0)
         _kill(proc)
-        (pauses / "release-dbt").unlink(missing_ok=True)
-        for marker in pauses.glob("paused-*"):
+        for marker in markers.glob("held-*"):
             marker.unlink()
         assert sha(published) == before, f"a run killed at {stage} changed the published file"
         _assert_complete_warehouse(published)
+        assert_lock_free(published)
+
+
+def killed_runs(published: Path) -> list[tuple[str, str]]:
+    """(run id, stage) of the runs `ops.pipeline_runs` records as killed, oldest first."""
+    with duckdb.connect(str(published), read_only=True) as con:
+        return con.execute(
+            "select run_id, failed_stage from ops.pipeline_runs where outcome = 'killed' "
+            "order by started_at"
+        ).fetchall()
 
 
 def test_killed_runs_leave_the_published_file_whole_and_the_next_runs_one_publishes(
@@ -121,6 +155,18 @@ def test_killed_runs_leave_the_published_file_whole_and_the_next_runs_one_publis
         ("ingest", "dbt", "audit", "before_swap"),
         tmp_path,
     )
+    # between two steps: a process that runs prepare and ingest and stops (as a killed process
+    # does between steps: the steps run one at a time, each recorded when it completes)
+    between = subprocess.run(
+        [sys.executable, "-c", BETWEEN_STEPS], cwd=REPO, env=_env(published, base_url),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert between.returncode == 0, between.stderr[-2000:]
+    assert sha(published) == before
+    assert_lock_free(published)
+    log = Layout(published).run_log
+    unfinished = [r for r in read_run_log(log).values() if r["event"] != "finished"]
+    assert len(unfinished) == 5, unfinished  # each stopped run is in the run log, no outcome
 
     # a reader holds the published file open (read-only) across the next publish
     reader = duckdb.connect(str(published), read_only=True)
@@ -150,8 +196,10 @@ def test_killed_runs_leave_the_published_file_whole_and_the_next_runs_one_publis
             "select outcome, pid from ops.pipeline_runs order by started_at"
         ).fetchall()
     outcomes = [o for o, _ in runs]
-    # the first published run, four killed runs (from the run log), and the winner
-    assert outcomes.count("killed") == 4, runs
+    # the first published run, five killed runs (from the run log), and the winner
+    assert outcomes.count("killed") == 5, runs
+    stages = [stage for _, stage in killed_runs(published)]
+    assert stages == ["ingest", "dbt", "audit", "publish", "dbt"], runs
     assert runs[-1] == ("published", winner.pid)
     assert not any(p.name.endswith(".next") for p in published.parent.iterdir())
     assert Layout(published).run_log.exists()

@@ -152,27 +152,29 @@ def test_load_file_into_staging_waits_for_the_writer_lock_and_fails_in_one_line(
 def test_cli_writers_are_shut_out_while_a_pipeline_holds_the_lock(
     tmp_path: Path, demo_server
 ) -> None:
-    """A real pipeline paused right after taking the lock: `load-file` and `run` into the staging
-    file fail with the lock message instead of slipping a table into the build."""
+    """A real pipeline held mid-ingest (one dataset written, by `kill_driver`): `load-file` and `run`
+    into the staging file fail with the lock message instead of slipping a table into the build."""
+    from tests.cleantech.core.test_kill_and_concurrency import held_run
 
     published = tmp_path / "warehouse" / "cleantech.duckdb"
-    pauses = tmp_path / "pauses"
+    markers = tmp_path / "markers"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEANTECH_", "PXWEB_"))}
     env.update(CLEANTECH_WAREHOUSE=str(published), PXWEB_BASE_URL=demo_server.base_url_v2,
-               CLEANTECH_LOCK_TIMEOUT="0.5", CLEANTECH_TEST_PAUSE_DIR=str(pauses))  # fmt: skip
+               CLEANTECH_LOCK_TIMEOUT="0.5")  # fmt: skip
     pipeline = subprocess.Popen(
-        [sys.executable, "-m", "cleantech", "pipeline"],
-        env={**env, "CLEANTECH_TEST_PAUSE_AT": "ingest"},
+        held_run("ingest", markers, ["cli", "pipeline"]),
+        env=env,
+        cwd=Path(__file__).resolve().parents[3],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
-        marker = pauses / f"paused-ingest-{pipeline.pid}"
+        marker = markers / f"held-ingest-{pipeline.pid}"
         deadline = time.monotonic() + 120
         while not marker.exists():
-            assert pipeline.poll() is None, "the pipeline exited before pausing"
-            assert time.monotonic() < deadline, "the pipeline did not pause"
+            assert pipeline.poll() is None, "the pipeline exited before it was held"
+            assert time.monotonic() < deadline, "the pipeline was not held mid-ingest"
             time.sleep(0.05)
         staging = Layout(published).staging
         before = staging.read_bytes()

@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from cleantech.core import recording as recording_mod
 from cleantech.core import steps as steps_mod
 from cleantech.core.lock import LockFailed, WriterLock
 from cleantech.core.pipeline import PipelineFailed, prepare_staging, run_pipeline
@@ -90,7 +91,7 @@ def test_lock_file_errors_name_the_lock_path(
 
 
 def test_run_log_errors_name_the_log(published: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(steps_mod, "log_started", enospc)
+    monkeypatch.setattr(recording_mod, "log_started", enospc)
     with pytest.raises(PipelineFailed) as caught:
         run_pipeline(published=published, echo=lambda _: None)
     assert caught.value.stage == "start"
@@ -125,7 +126,7 @@ def test_a_failing_run_log_never_replaces_the_runs_failure(
     monkeypatch.setattr(steps_mod, "ingest_all", lambda *a, **k: [])
     monkeypatch.setattr(steps_mod, "dbt_build", failing_dbt("boom"))
     monkeypatch.setattr(steps_mod, "table_counts", enospc)
-    monkeypatch.setattr(steps_mod, "log_finished", enospc)
+    monkeypatch.setattr(recording_mod, "log_finished", enospc)
     with pytest.raises(PipelineFailed) as caught:
         run_pipeline(published=published, echo=lambda _: None)
     assert caught.value.stage == "dbt"

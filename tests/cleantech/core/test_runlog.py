@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from cleantech.core.runlog import PipelineResult, log_finished, log_started, record_runs
+from cleantech.core.runlog import STAGES, PipelineResult, log_finished, log_started, record_runs
 
 
 def _run(run_id: str, tmp_path: Path, outcome: str = "published") -> PipelineResult:
@@ -47,3 +47,34 @@ def test_a_run_recorded_as_killed_gets_its_outcome_once_the_log_has_it(tmp_path:
     log_finished(log, in_flight)
     record_runs(db, log, _run("cli-2", tmp_path))
     assert _runs(db) == {"airflow:r1": "failed", "cli-1": "published", "cli-2": "published"}
+
+
+def test_a_killed_run_is_recorded_at_the_first_stage_that_did_not_complete(tmp_path: Path) -> None:
+    from cleantech.core.runlog import log_step
+
+    log, db = tmp_path / "runs.jsonl", tmp_path / "w.duckdb"
+    cases = {
+        "cli-started": (None, list(STAGES), "prepare"),  # killed before prepare completed
+        "cli-after-ingest": ("ingest", list(STAGES), "dbt"),
+        "cli-after-audit": ("audit", list(STAGES), "publish"),
+        "airflow:after-prepare": ("prepare", ["prepare", "dbt", "audit", "publish"], "dbt"),
+        "airflow-ingest:mid": ("ingest", ["prepare", "ingest"], "ingest"),
+    }
+    for run_id, (done, stages, _) in cases.items():
+        run = _run(run_id, tmp_path, outcome="running")
+        run.stages = stages
+        log_started(log, run)
+        if done:
+            log_step(log, run, done)
+    record_runs(db, log, _run("publisher", tmp_path))
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = {
+            r[0]: (r[1], r[2], r[3])
+            for r in con.execute(
+                "select run_id, outcome, failed_stage, reason from ops.pipeline_runs"
+            ).fetchall()
+        }
+    for run_id, (done, _, stage) in cases.items():
+        outcome, failed_stage, reason = rows[run_id]
+        assert (outcome, failed_stage) == ("killed", stage), (run_id, rows[run_id])
+        assert (f"after step {done}" if done else "before its first step") in reason
