@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
-from . import guard, v1, v2
+from . import deadline, guard, v1, v2
 from .errors import (
     BadRequest,
     DeadlineExceeded,
@@ -109,9 +109,20 @@ class PxWebClient:
         self._lock = threading.RLock()
         self._resolved: dict[str, str] = {}
         self._metadata: dict[str, TableMetadata] = {}
-        self._http = httpx.Client(
+        self._http = self._new_http(transport, user_agent)
+        if transport is None and deadline.bound_pools(self._http) == 0:
+            # An httpx whose pools cannot be reached: no keep-alive, so every request opens a
+            # new connection, whose socket the watchdog learns from the trace.
+            self._http.close()
+            self._http = self._new_http(transport, user_agent, keepalive=False)
+
+    def _new_http(
+        self, transport: httpx.BaseTransport | None, user_agent: str, *, keepalive: bool = True
+    ) -> httpx.Client:
+        return httpx.Client(
             transport=transport,
             timeout=self.timeout,
+            limits=httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0),
             follow_redirects=False,  # redirects are judged one by one (guard.check_redirect)
             headers={
                 "User-Agent": user_agent,
@@ -407,18 +418,18 @@ class PxWebClient:
     ) -> tuple[int, httpx.Headers, bytes, str]:
         """One attempt: send (following same-origin 307/308 only), stream the body within the
         size limit and the request deadline. Returns (status, headers, body, URL)."""
-        deadline = time.monotonic() + self.request_deadline
+        until = time.monotonic() + self.request_deadline
         if table_deadline is not None:
-            deadline = min(deadline, table_deadline)
+            until = min(until, table_deadline)
         params: Any = call.params or None
         target = url
         for _hop in range(guard.MAX_REDIRECTS + 1):
             request = self._http.build_request(call.method, target, params=params, json=call.json)
             shown = str(request.url)
-            remaining = deadline - time.monotonic()
+            remaining = until - time.monotonic()
             if remaining <= 0:
                 raise self._deadline_error(table, shown)
-            watchdog = guard.Watchdog(deadline)
+            watchdog = deadline.Watchdog(until)
             request.extensions["trace"] = watchdog.trace
             request.extensions["timeout"] = httpx.Timeout(min(self.timeout, remaining)).as_dict()
             watchdog.start()
@@ -455,7 +466,7 @@ class PxWebClient:
         )
 
     def _read_body(
-        self, response: httpx.Response, shown: str, table: str | None, watchdog: guard.Watchdog
+        self, response: httpx.Response, shown: str, table: str | None, watchdog: deadline.Watchdog
     ) -> bytes:
         """The body, counted as it streams: over the size limit (as sent or decompressed) is
         ResponseTooLarge at once; a broken transfer is worth a retry; past the deadline is

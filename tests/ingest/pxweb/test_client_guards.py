@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ingest.pxweb import guard
+from ingest.pxweb import deadline, guard
 from ingest.pxweb.aio import fetch_table_updated
 from ingest.pxweb.client import PxWebClient
 from ingest.pxweb.errors import (
@@ -48,6 +48,35 @@ def test_a_dripping_body_ends_at_the_request_deadline_and_is_retried_once(
         fetch(client)
     assert time.monotonic() - started < 4
     assert server.data_requests["drip"] == 2
+
+
+@pytest.mark.parametrize("mode", ["dripheaders", "hangheaders"])
+def test_a_reused_connection_that_drips_or_withholds_its_headers_ends_at_the_request_deadline(
+    server: HostileServer, mode: str
+) -> None:
+    # The metadata GETs answer with keep-alive; the data POST then goes out on the same
+    # connection, and the server drips (or never sends) the status line and headers.
+    server.data_requests[mode] = 0
+    server.data_on_reused[mode].clear()
+    client = PxWebClient(server.url(mode), request_deadline=1.0, timeout=30.0, backoff=0)
+    with client:
+        plan = client.plan(TABLE, SELECTION)
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match=r"deadline of 1 s.*after 2 attempts") as caught:
+            list(client.fetch_plan(plan))
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.5, elapsed  # two attempts of 1 s, not the 30 s read timeout
+    assert server.data_on_reused[mode] == [True, False]  # the retry opens a new connection
+    assert caught.value.table == TABLE
+
+
+def test_every_connection_pool_of_the_default_client_is_bounded() -> None:
+    # Guards the private httpx/httpcore attributes the deadline relies on: an upgrade that
+    # renames them fails here, not silently in production.
+    with PxWebClient("http://127.0.0.1:9/api/v2") as client:
+        pools = [client._http._transport, *client._http._mounts.values()]
+        backends = [p._pool._network_backend for p in pools if p is not None]
+    assert backends and all(isinstance(b, deadline.DeadlineBackend) for b in backends)
 
 
 def test_the_table_deadline_bounds_every_retry(server: HostileServer) -> None:
