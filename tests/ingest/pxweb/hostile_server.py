@@ -17,6 +17,7 @@ according to `mode`:
 - `badjson`: 200 with a body that is not JSON
 - `dripheaders`: the status line, then one header byte every 0.5 s (never a complete head)
 - `hangheaders`: reads the request and never answers (the connection stays open)
+- `slowmeta`: the metadata GET takes 0.6 s and answers 503 (retryable), every time
 
 Every data request is counted per mode (`data_requests`), so tests can check retries, and
 whether it came on a reused keep-alive connection is noted in order (`data_on_reused`).
@@ -25,6 +26,7 @@ whether it came on a reused keep-alive connection is noted in order (`data_on_re
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 import zlib
@@ -104,7 +106,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == f"tables/{TABLE}":
             self._json({"id": TABLE, "label": "Hostile", "updated": "2025-01-01T00:00:00Z"})
         elif path == f"tables/{TABLE}/metadata":
-            self._json(metadata())
+            self.server.metadata_requests[mode] += 1
+            if mode == "slowmeta":
+                time.sleep(0.6)
+                self._json({"title": "Service unavailable", "status": 503}, 503)
+            else:
+                self._json(metadata())
         elif path == f"tables/{TABLE}/data":
             # What a POST redirected with 302/303 turns into: a GET that selects other data.
             self._json(dataset({"Region": ["05"], "Tid": ["2021"]}))
@@ -239,8 +246,14 @@ class _Server(ThreadingHTTPServer):
         # before connecting.
         super().__init__(("127.0.0.1", 0), _Handler)
         self.data_requests: Counter[str] = Counter()
+        self.metadata_requests: Counter[str] = Counter()
         self.data_on_reused: defaultdict[str, list[bool]] = defaultdict(list)
         self.stopping = threading.Event()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-answer is what these tests provoke: no traceback."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class HostileServer:
@@ -256,6 +269,11 @@ class HostileServer:
     def data_requests(self) -> Counter[str]:
         """Data POSTs received, per mode."""
         return self._httpd.data_requests
+
+    @property
+    def metadata_requests(self) -> Counter[str]:
+        """Metadata GETs received, per mode."""
+        return self._httpd.metadata_requests
 
     @property
     def data_on_reused(self) -> defaultdict[str, list[bool]]:

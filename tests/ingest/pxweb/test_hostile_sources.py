@@ -181,6 +181,32 @@ def test_headers_dripped_on_a_reused_connection_end_at_the_request_deadline(
     assert after["data"] == before["data"] and after["loads"] == before["loads"]
 
 
+def test_slow_failing_metadata_is_stopped_by_the_table_deadline(
+    server: HostileServer, seeded: Path, tmp_path: Path
+) -> None:
+    # Each metadata GET takes 0.6 s and answers 503: within the request deadline every time,
+    # retried with backoff; the table's one clock (2 s here, 900 s by default) stops it.
+    db = tmp_path / "target.duckdb"
+    shutil.copyfile(seeded, db)
+    before = contents(db)
+    server.metadata_requests["slowmeta"] = 0
+
+    result = run_cli(
+        fetch_args(server.url("slowmeta"), db),
+        label="slowmeta",
+        env={"CLEANTECH_TABLE_DEADLINE": "2"},
+    )
+
+    assert result["rc"] != 0
+    err = result["stderr"]
+    assert err.count("\n") == 1 and err.startswith("error: hostile: "), err
+    assert "passed the table deadline of 2 s (last error: " in err, err
+    assert "HTTP 503" in err and "table TAB1" in err, err
+    assert server.metadata_requests["slowmeta"] < 6  # the default 5 retries were not all made
+    assert server.data_requests["slowmeta"] == 0
+    assert contents(db)["data"] == before["data"]
+
+
 def test_same_origin_307_is_followed_and_loads_the_requested_cells(
     server: HostileServer, seeded: Path, tmp_path: Path
 ) -> None:
