@@ -1,0 +1,250 @@
+"""A full disk at every write site of a run, through the command a user runs (`cleantech ...`,
+in-process): it exits non-zero with ONE line that names the stage and the destination path, the
+published file is unchanged, no temporary or half-written file is left, and the next run succeeds.
+
+The disk fills where a real one would surface: DuckDB raises `IOException` from the statement
+that writes (the connection's `execute` fails for that SQL), a file write raises
+`OSError(ENOSPC)`. The injected DuckDB message names no file on purpose: DuckDB names whichever
+file it was writing (often the `.wal`), or none, so the path in the line must come from our
+code. test_out_of_space.py covers the staging copy, the lock file, the run log's first record
+and the first-failure rule; this module the rest.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from cleantech import cli
+from cleantech.core import publish as publish_mod
+from cleantech.core import runlog as runlog_mod
+from cleantech.layout import Layout
+from ingest import load as load_mod
+
+FULL = "IO Error: No space left on device"  # what DuckDB says, minus the file it was writing
+ENOSPC = os.strerror(errno.ENOSPC)
+
+
+class FullDiskConnection:
+    """A real DuckDB connection whose statements matching `pattern` fail as on a full disk."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, pattern: re.Pattern[str]) -> None:
+        self._con = con
+        self._pattern = pattern
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if self._pattern.search(sql):
+            raise duckdb.IOException(FULL)
+        return self._con.execute(sql, *args, **kwargs)
+
+    def executemany(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if self._pattern.search(sql):
+            raise duckdb.IOException(FULL)
+        return self._con.executemany(sql, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+    def __enter__(self) -> FullDiskConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._con.close()
+
+
+def fill_disk_for(m: pytest.MonkeyPatch, module: types.ModuleType, sql: str) -> None:
+    """Make `module`'s DuckDB connections fail the statements matching `sql` (a regex)."""
+    pattern = re.compile(sql, re.IGNORECASE)
+    real = duckdb.connect
+
+    def connect(*args: Any, **kwargs: Any) -> FullDiskConnection:
+        return FullDiskConnection(real(*args, **kwargs), pattern)
+
+    shim = types.SimpleNamespace(**vars(duckdb))
+    shim.connect = connect
+    m.setattr(module, "duckdb", shim)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """`cleantech ARGS` in-process: (exit code, stderr)."""
+    capsys.readouterr()
+    rc = cli.main(list(args))
+    return rc, capsys.readouterr().err
+
+
+def one_error_line(err: str) -> str:
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err.strip()
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary or half-written files a failed write could leave in the warehouse folder."""
+    names = [p.name for p in folder.rglob("*") if p.is_file()]
+    return sorted(n for n in names if n.endswith((".tmp", ".next", ".wal")) or ".next" in n)
+
+
+def run_log_lines(log: Path) -> list[dict[str, Any]]:
+    """Every line of the run log, each one whole JSON (json.loads fails on a half line)."""
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def warehouse(
+    good_published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """A copy of a published warehouse as the configured one (CLEANTECH_WAREHOUSE)."""
+    published = tmp_path / "wh" / "cleantech.duckdb"
+    published.parent.mkdir()
+    published.write_bytes(good_published.read_bytes())
+    monkeypatch.setenv("CLEANTECH_WAREHOUSE", str(published))
+    monkeypatch.delenv("CLEANTECH_STAGING", raising=False)
+    yield published
+
+
+def pipeline_runs(db: Path) -> list[tuple[str, str, str | None]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(
+            "select run_id, outcome, failed_stage from ops.pipeline_runs order by started_at"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def fails_then_recovers(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    published: Path,
+    base_url: str,
+    inject: Callable[[pytest.MonkeyPatch], None],
+    *,
+    stage: str,
+    path: Path,
+    extra: tuple[str, ...] = (),
+    after_failure: Callable[[], None] | None = None,
+) -> str:
+    """Run `cleantech pipeline` on a full disk (`inject`), check the one line (stage, path),
+    the published file and the leftovers; then run again on a disk with room. The line."""
+    before = sha(published)
+    with monkeypatch.context() as m:
+        inject(m)
+        rc, err = run_cli(capsys, "pipeline", "--base-url", base_url, *extra)
+    line = one_error_line(err)
+    assert rc == 1
+    assert line.startswith(f"error: pipeline failed at {stage}: "), line
+    assert f"{path}" in line and ENOSPC in line, line
+    assert f"the published warehouse {published} is unchanged" in line, line
+    assert sha(published) == before
+    assert leftovers(published.parent) == []
+    failed_run = run_log_lines(Layout(published).run_log)[-1]["run_id"]
+    if after_failure is not None:
+        after_failure()
+
+    rc, err = run_cli(capsys, "pipeline", "--base-url", base_url)
+    assert rc == 0, err
+    assert sha(published) != before
+    runs = {run_id: (outcome, failed) for run_id, outcome, failed in pipeline_runs(published)}
+    assert runs[failed_run][0] in ("failed", "killed")  # killed: its outcome could not be logged
+    assert list(runs.values())[-1] == ("published", None)
+    assert leftovers(published.parent) == []
+    return line
+
+
+def test_raw_load_into_the_build(
+    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    build = Layout(warehouse).staging
+    line = fails_then_recovers(
+        capsys, monkeypatch, warehouse, demo_server.base_url_v2,
+        lambda m: fill_disk_for(m, load_mod, r"^\s*insert into raw\."),
+        stage="ingest", path=build, extra=("--full-refresh",),
+    )  # fmt: skip
+    assert re.search(rf"loading raw\.\w+ into {re.escape(str(build))} failed: {FULL}", line), line
+    # The failure log row hit the same full disk: said, in the same line.
+    assert f"the failure could not be logged: writing raw._load_log of {build} failed" in line
+
+
+def test_recording_the_run_history_into_the_build(
+    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    build = Layout(warehouse).staging
+
+    def nothing_half_written() -> None:
+        # One transaction: the kept build holds the history it was copied with, no row more
+        # (neither the carried-forward rows nor this run's).
+        assert pipeline_runs(build) == pipeline_runs(warehouse)
+
+    line = fails_then_recovers(
+        capsys, monkeypatch, warehouse, demo_server.base_url_v2,
+        lambda m: fill_disk_for(m, runlog_mod, r"^\s*insert into ops\.quality_results"),
+        stage="publish", path=build, after_failure=nothing_half_written,
+    )  # fmt: skip
+    assert f"RecordRunsFailed: cannot write ops.pipeline_runs into {build}: {FULL}" in line
+
+
+def test_the_published_mark(
+    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    build = Layout(warehouse).staging
+    line = fails_then_recovers(
+        capsys, monkeypatch, warehouse, demo_server.base_url_v2,
+        lambda m: fill_disk_for(m, publish_mod, r"^\s*create or replace table ops\.publication"),
+        stage="publish", path=build,
+    )  # fmt: skip
+    assert f"PublishFailed: cannot write the published mark into {build}: {FULL}" in line
+
+
+def test_the_copy_in_the_published_storage_version(
+    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    target = Layout(warehouse).next_file
+    line = fails_then_recovers(
+        capsys, monkeypatch, warehouse, demo_server.base_url_v2,
+        lambda m: fill_disk_for(m, publish_mod, r"^\s*copy from database"),
+        stage="publish", path=target,
+    )  # fmt: skip
+    assert f"PublishFailed: could not write {target} in storage version v1.4.0: {FULL}" in line
+    assert f"staging{os.sep}cleantech.duckdb in storage" not in line  # the source is not blamed
+
+
+def test_a_run_log_append(
+    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    log = Layout(warehouse).run_log
+    real_write = os.write
+
+    def half_then_full(fd: int, data: Any) -> int:
+        # Every record after `started` hits the full disk after half of it was written.
+        if b'"event": "started"' not in bytes(data):
+            real_write(fd, bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, ENOSPC)
+        return real_write(fd, data)
+
+    def inject(m: pytest.MonkeyPatch) -> None:
+        shim = types.SimpleNamespace(**vars(os))
+        shim.write = half_then_full
+        m.setattr(runlog_mod, "os", shim)
+
+    line = fails_then_recovers(
+        capsys, monkeypatch, warehouse, demo_server.base_url_v2, inject, stage="prepare", path=log
+    )
+    assert f"prepare failed: OSError: {log}: {ENOSPC}" in line
+    assert f"(and the run log {log} could not be written: OSError: {log}: {ENOSPC})" in line
+    # No half line was left: every record of the failed and the next run parses (the failed
+    # run's only record is `started`: the next publish records it as killed).
+    records = run_log_lines(log)
+    assert records[-1]["event"] == "finished" and records[-1]["run"]["outcome"] == "published"
