@@ -248,3 +248,140 @@ def test_a_run_log_append(
     # run's only record is `started`: the next publish records it as killed).
     records = run_log_lines(log)
     assert records[-1]["event"] == "finished" and records[-1]["run"]["outcome"] == "published"
+
+
+def test_the_quality_data_docs(
+    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    from great_expectations.data_context.store import tuple_store_backend
+
+    quality = Layout(warehouse).quality_dir
+
+    class FullFile:
+        """A file opened for writing on a full disk: created, but no write gets through."""
+
+        def __init__(self, fh: Any) -> None:
+            self._fh = fh
+
+        def write(self, data: Any) -> int:
+            raise OSError(errno.ENOSPC, ENOSPC)
+
+        def __enter__(self) -> FullFile:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._fh.close()
+
+    def full_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        fh = open(file, mode, *args, **kwargs)  # noqa: SIM115
+        return FullFile(fh) if any(c in mode for c in "wax") else fh
+
+    def no_half_built_docs() -> None:
+        assert not (quality / "index.html").exists()
+        assert not (quality / "validations").exists()
+
+    line = fails_then_recovers(
+        capsys, monkeypatch, warehouse, demo_server.base_url_v2,
+        lambda m: m.setattr(tuple_store_backend, "open", full_open, raising=False),
+        stage="audit", path=quality, after_failure=no_half_built_docs,
+    )  # fmt: skip
+    assert f"audit failed: OSError: {quality}: cannot write the quality report: {ENOSPC}" in line
+    assert (quality / "index.html").exists()  # the next run's Data Docs
+
+
+def raw_contents(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'raw' order by 1"
+        ).fetchall()
+        return {
+            t: con.execute(f'select * from raw."{t}" order by all').fetchall()  # noqa: S608
+            for (t,) in tables
+        }
+    finally:
+        con.close()
+
+
+def test_load_file_into_a_scratch_file(
+    fixtures_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    db = tmp_path / "scratch" / "w.duckdb"
+    source = fixtures_dir / "scb_v2_TAB6471_data_jsonstat2.json"
+    rc, err = run_cli(capsys, "load-file", str(source), "--dataset", "first", "--db", str(db))
+    assert rc == 0, err
+    before = raw_contents(db)
+
+    with monkeypatch.context() as m:
+        fill_disk_for(m, load_mod, r"^\s*insert into raw\.")
+        rc, err = run_cli(capsys, "load-file", str(source), "--dataset", "second", "--db", str(db))
+    line = one_error_line(err)
+    assert rc == 1
+    assert line == f"error: loading raw.second into {db} failed: {FULL}"
+    assert raw_contents(db) == before  # nothing of the load was kept
+    assert leftovers(db.parent) == []
+
+    rc, err = run_cli(capsys, "load-file", str(source), "--dataset", "second", "--db", str(db))
+    assert rc == 0, err
+    assert len(raw_contents(db)["second"]) == 2772
+
+
+def test_the_parquet_export(
+    good_published: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    from cleantech.outputs import export as export_mod
+
+    out = tmp_path / "parquet"
+    rc, err = run_cli(capsys, "export", "--db", str(good_published), "--out", str(out))
+    assert rc == 0, err
+    before = {p.name: sha(p) for p in out.iterdir()}
+
+    with monkeypatch.context() as m:
+        fill_disk_for(m, export_mod, r"^\s*copy \(select")
+        rc, err = run_cli(capsys, "export", "--db", str(good_published), "--out", str(out))
+    line = one_error_line(err)
+    assert rc == 1
+    assert re.fullmatch(
+        rf"error: cannot write the Parquet export {re.escape(str(out))}/\w+\.parquet: {FULL}", line
+    ), line
+    assert {p.name: sha(p) for p in out.iterdir()} == before  # no temp file; the last export kept
+
+    rc, err = run_cli(capsys, "export", "--db", str(good_published), "--out", str(out))
+    assert rc == 0, err
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
+
+
+def test_the_html_report(
+    good_published: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    from cleantech.outputs import report as report_mod
+
+    out = tmp_path / "site" / "report.html"
+    out.parent.mkdir()
+    out.write_text("the last report", encoding="utf-8")
+    real_fdopen = os.fdopen
+
+    def full_fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
+        fh = real_fdopen(fd, *args, **kwargs)
+
+        def write(text: str) -> int:
+            fh.buffer.write(text[: len(text) // 2].encode())  # part of it reached the disk
+            raise OSError(errno.ENOSPC, ENOSPC)
+
+        fh.write = write
+        return fh
+
+    with monkeypatch.context() as m:
+        shim = types.SimpleNamespace(**vars(os))
+        shim.fdopen = full_fdopen
+        m.setattr(report_mod, "os", shim)
+        rc, err = run_cli(capsys, "report", "--db", str(good_published), "--out", str(out))
+    line = one_error_line(err)
+    assert rc == 1
+    assert line == f"error: {out}: cannot write the report: {ENOSPC}"
+    assert out.read_text(encoding="utf-8") == "the last report"
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no temp file
+
+    rc, err = run_cli(capsys, "report", "--db", str(good_published), "--out", str(out))
+    assert rc == 0, err
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
