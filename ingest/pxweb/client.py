@@ -397,6 +397,8 @@ class PxWebClient:
             try:
                 status, headers, body, shown = self._exchange(call, url, table, table_deadline)
             except TableDeadlineExceeded:
+                if last is not None:  # cut mid-request: the earlier attempts' error explains it
+                    raise self._table_deadline_error(table, url, last) from None
                 raise
             except DeadlineExceeded as exc:
                 missed_deadline += 1
