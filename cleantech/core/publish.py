@@ -79,11 +79,14 @@ def unmark_published(db: Path) -> None:
 
     if not has_published_mark(db):
         return
-    con = duckdb.connect(str(db))
     try:
-        con.execute(f"drop table if exists {MARKER_SCHEMA}.{MARKER_TABLE}")
-    finally:
-        con.close()
+        con = duckdb.connect(str(db))
+        try:
+            con.execute(f"drop table if exists {MARKER_SCHEMA}.{MARKER_TABLE}")
+        finally:
+            con.close()
+    except (duckdb.IOException, OSError) as exc:
+        raise PublishFailed(f"cannot drop the published mark from {db}: {one_line(exc)}") from exc
 
 
 def has_published_mark(db: Path) -> bool:
@@ -123,11 +126,14 @@ def is_published_file(db: Path, published: Path) -> bool:
 def checkpoint(db: Path) -> None:
     """Fold the WAL into the database file and close it, so the file alone is complete."""
 
-    con = duckdb.connect(str(db))
     try:
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
+        con = duckdb.connect(str(db))
+        try:
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+    except (duckdb.IOException, OSError) as exc:
+        raise PublishFailed(f"cannot checkpoint {db}: {one_line(exc)}") from exc
     if wal_path(db).exists():
         raise PublishFailed(f"{db}: a .wal file is still present after CHECKPOINT and close")
 

@@ -136,6 +136,7 @@ def fails_then_recovers(
     path: Path,
     extra: tuple[str, ...] = (),
     after_failure: Callable[[], None] | None = None,
+    tolerate: frozenset[str] = frozenset(),
 ) -> str:
     """Run `cleantech pipeline` on a full disk (`inject`), check the one line (stage, path),
     the published file and the leftovers; then run again on a disk with room. The line."""
@@ -149,7 +150,7 @@ def fails_then_recovers(
     assert f"{path}" in line and ENOSPC in line, line
     assert f"the published warehouse {published} is unchanged" in line, line
     assert sha(published) == before
-    assert leftovers(published.parent) == []
+    assert [n for n in leftovers(published.parent) if n not in tolerate] == []
     failed_run = run_log_lines(Layout(published).run_log)[-1]["run_id"]
     if after_failure is not None:
         after_failure()
@@ -385,3 +386,47 @@ def test_the_html_report(
     rc, err = run_cli(capsys, "report", "--db", str(good_published), "--out", str(out))
     assert rc == 0, err
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_dropping_the_published_mark_from_the_staging_copy(
+    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    copy = Layout(warehouse).staging.with_name("cleantech.duckdb.tmp")
+    line = fails_then_recovers(
+        capsys, monkeypatch, warehouse, demo_server.base_url_v2,
+        lambda m: fill_disk_for(m, publish_mod, r"^\s*drop table if exists ops\.publication"),
+        stage="prepare", path=copy, tolerate=frozenset({copy.name}),  # see the xfail below
+    )  # fmt: skip
+    assert f"PublishFailed: cannot drop the published mark from {copy}: {FULL}" in line
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="steps.prepare_staging leaves its .tmp copy when unmark_published fails (the next "
+    "run removes it); the fix belongs in cleantech/core/steps.py (issue 10 is changing it): "
+    "unlink the .tmp and its .wal when unmark_published raises",
+)
+def test_a_failed_unmark_leaves_no_staging_copy(
+    good_published: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from cleantech.core.steps import prepare_staging
+
+    published = tmp_path / "cleantech.duckdb"
+    published.write_bytes(good_published.read_bytes())
+    staging = tmp_path / "staging" / "cleantech.duckdb"
+    fill_disk_for(monkeypatch, publish_mod, r"^\s*drop table if exists ops\.publication")
+    with pytest.raises(publish_mod.PublishFailed, match="cannot drop the published mark"):
+        prepare_staging(published, staging)
+    assert list(staging.parent.iterdir()) == []
+
+
+def test_the_checkpoint_of_the_build(
+    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    build = Layout(warehouse).staging
+    line = fails_then_recovers(
+        capsys, monkeypatch, warehouse, demo_server.base_url_v2,
+        lambda m: fill_disk_for(m, publish_mod, r"^\s*checkpoint"),
+        stage="publish", path=build,
+    )  # fmt: skip
+    assert f"PublishFailed: cannot checkpoint {build}: {FULL}" in line
