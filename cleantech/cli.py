@@ -329,9 +329,10 @@ def cmd_tables(args: argparse.Namespace) -> int:
     base_url, api, lang = _endpoint(args)
     with PxWebClient(base_url, api=api, lang=lang, **_client_options(args)) as client:
         if args.table:
-            table_id = client.resolve_table_id(args.table)
-            info = client.table(table_id)
-            meta = client.metadata(table_id)
+            with client.table_clock(args.table):  # one deadline for the table's look-ups
+                table_id = client.resolve_table_id(args.table)
+                info = client.table(table_id)
+                meta = client.metadata(table_id)
             print(f"{info.id}  {info.label}")
             print(f"  updated {info.updated}  periods {info.first_period}–{info.last_period}")
             if info.v1_name and info.v1_name != info.id:

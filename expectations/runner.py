@@ -11,6 +11,7 @@ re-exported so callers keep importing them from here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -60,6 +61,10 @@ def run_gate(
     con = duckdb.connect(str(db), read_only=True)
     try:
         outcomes = validate.validate_suites(con, suites, report_dir)
+    except OSError as exc:  # Data Docs on a full disk: name the folder, not just the errno
+        with contextlib.suppress(OSError):
+            _clear_report_dir(report_dir)  # no half-built Data Docs left to be read as a report
+        raise _report_failed(report_dir, exc) from exc
     finally:
         con.close()
 
@@ -70,8 +75,19 @@ def run_gate(
         suites=[s["suite"] for s in suites],
         seconds=time.monotonic() - start,
     )
-    (report_dir / "gate_result.json").write_text(
-        json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8"
-    )
-    (report_dir / "summary.html").write_text(summary_html(result, db), encoding="utf-8")
+    for name, text in (
+        ("gate_result.json", json.dumps(result.to_dict(), indent=2, default=str)),
+        ("summary.html", summary_html(result, db)),
+    ):
+        path = report_dir / name
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            path.unlink(missing_ok=True)  # no half-written verdict for a reader to trust
+            raise _report_failed(path, exc) from exc
     return result
+
+
+def _report_failed(path: Path, exc: OSError) -> OSError:
+    """The OSError of a quality-report write, naming the file or folder being written."""
+    return OSError(exc.errno, f"cannot write the quality report: {exc.strerror or exc}", str(path))

@@ -153,31 +153,35 @@ def _fetch_with(
         meta.bytes = client.stats.bytes - bytes0
 
     try:
-        table_id = client.resolve_table_id(table)
-        meta.source_table = table_id
-        info = client.table(table_id)
-        meta.source_updated = info.updated
-        meta.label = info.label
-        # Plan before the vintage check: a bad variable or code must fail, not pass as unchanged.
-        plan = client.plan(table_id, selection)
-        if not full_refresh:
-            current = _current_rows(db, dataset, table_id, plan, info.updated)
-            if current is not None:
-                spent()
-                load.log_unchanged(db, meta, "source updated has not moved; not re-fetched")
-                return IngestResult(
-                    dataset=dataset,
-                    table_id=table_id,
-                    outcome="unchanged",
-                    rows=0,
-                    requests=meta.requests,
-                    bytes=meta.bytes,
-                    seconds=time.monotonic() - started,
-                    source_updated=info.updated,
-                    message=f"unchanged since {info.updated}",
-                    table_rows=current,
-                )
-        parts = list(_fetch_parts(client, table_id, plan, dataset, progress, parse))
+        # One clock for the table, started before its first request: resolve, listing,
+        # metadata, limits and data requests, their retries and waits (CLEANTECH_TABLE_DEADLINE).
+        with client.table_clock(table):
+            table_id = client.resolve_table_id(table)
+            meta.source_table = table_id
+            info = client.table(table_id)
+            meta.source_updated = info.updated
+            meta.label = info.label
+            # Plan before the vintage check: a bad variable or code must fail, not pass as
+            # unchanged.
+            plan = client.plan(table_id, selection)
+            if not full_refresh:
+                current = _current_rows(db, dataset, table_id, plan, info.updated)
+                if current is not None:
+                    spent()
+                    load.log_unchanged(db, meta, "source updated has not moved; not re-fetched")
+                    return IngestResult(
+                        dataset=dataset,
+                        table_id=table_id,
+                        outcome="unchanged",
+                        rows=0,
+                        requests=meta.requests,
+                        bytes=meta.bytes,
+                        seconds=time.monotonic() - started,
+                        source_updated=info.updated,
+                        message=f"unchanged since {info.updated}",
+                        table_rows=current,
+                    )
+            parts = list(_fetch_parts(client, table_id, plan, dataset, progress, parse))
         vintages = {p.updated for p in parts if p.updated}
         if len(vintages) > 1:
             raise SourceChanged(

@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ingest.errors import one_line
 from ingest.jsonstat import Dataset, Dimension, index_dtype, long_table
 from ingest.pxweb.models import is_zoned_iso, parse_updated
 from ingest.sql import column_names, has_table, qualified, quote_literal
@@ -24,6 +25,7 @@ from ingest.sql import quote_ident as _q
 
 __all__ = [
     "LoadMeta",
+    "LoadWriteFailed",
     "LoadResult",
     "SourceVintage",
     "last_loaded_updated",
@@ -150,7 +152,7 @@ def load_dataset(
     load_id = _new_load_id()
     now = datetime.now(UTC)
     view = f"_arrow_{load_id.replace('-', '_')}"
-    with _connect(db) as con:
+    with _write_errors(f"loading raw.{dataset} into", db), _connect(db) as con:
         con.execute("BEGIN TRANSACTION")
         con.register(view, table)
         try:
@@ -177,7 +179,7 @@ def load_dataset(
             _log(con, load_id, meta, stamp, table.num_rows, seconds, outcome, vintage.note)
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
         finally:
             con.unregister(view)
@@ -211,7 +213,7 @@ def _log_outcome(
     seconds: float,
 ) -> None:
     """Append a log row that carries no data, in its own transaction."""
-    with _connect(db) as con:
+    with _write_errors("writing raw._load_log of", db), _connect(db) as con:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(DDL)
@@ -220,7 +222,7 @@ def _log_outcome(
             _log(con, _new_load_id(), meta, stamp, 0, seconds, outcome, message)
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
 
 
@@ -649,6 +651,32 @@ def _stage_name(dataset: str) -> str:
 def _new_load_id() -> str:
     """A sortable, unique load id: UTC time plus random suffix."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
+
+
+class LoadWriteFailed(RuntimeError):
+    """Writing the raw layer failed (a full disk, an I/O error); nothing of the load was kept.
+    The message names what was being written and the destination file."""
+
+
+@contextmanager
+def _write_errors(what: str, db: Path | str | duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Turn an I/O failure of a write (DuckDB's IOException, an OSError such as ENOSPC) into one
+    line naming `what` and the destination: DuckDB's own message names the file it was writing
+    at the time (often the `.wal`), or none."""
+    try:
+        yield
+    except (duckdb.IOException, OSError) as exc:
+        where = "the open connection" if isinstance(db, duckdb.DuckDBPyConnection) else str(db)
+        raise LoadWriteFailed(f"{what} {where} failed: {one_line(exc)}") from exc
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back, never replacing the error being raised (after an I/O error DuckDB may refuse
+    even a ROLLBACK)."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        log.debug("ROLLBACK failed after an error", exc_info=True)
 
 
 @contextmanager

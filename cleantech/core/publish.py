@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from cleantech.layout import Layout, wal_path
+from ingest.errors import one_line
 from ingest.sql import existing_tables, has_table, qualified, quote_literal, split_qualified
 
 # Tables a publishable warehouse must hold (the analyst-facing marts, DESIGN "Published warehouse").
@@ -46,8 +47,16 @@ class PublishFailed(RuntimeError):
 
 
 def mark_published(db: Path, published: Path) -> None:
-    """Write the published mark (when and where) into `db`, the build about to be published."""
+    """Write the published mark (when and where) into `db`, the build about to be published;
+    PublishFailed naming `db` when it cannot be written (a full disk)."""
 
+    try:
+        _write_mark(db, published)
+    except (duckdb.IOException, OSError) as exc:
+        raise PublishFailed(f"cannot write the published mark into {db}: {one_line(exc)}") from exc
+
+
+def _write_mark(db: Path, published: Path) -> None:
     con = duckdb.connect(str(db))
     try:
         con.execute(f"create schema if not exists {MARKER_SCHEMA}")
@@ -70,11 +79,14 @@ def unmark_published(db: Path) -> None:
 
     if not has_published_mark(db):
         return
-    con = duckdb.connect(str(db))
     try:
-        con.execute(f"drop table if exists {MARKER_SCHEMA}.{MARKER_TABLE}")
-    finally:
-        con.close()
+        con = duckdb.connect(str(db))
+        try:
+            con.execute(f"drop table if exists {MARKER_SCHEMA}.{MARKER_TABLE}")
+        finally:
+            con.close()
+    except (duckdb.IOException, OSError) as exc:
+        raise PublishFailed(f"cannot drop the published mark from {db}: {one_line(exc)}") from exc
 
 
 def has_published_mark(db: Path) -> bool:
@@ -114,11 +126,14 @@ def is_published_file(db: Path, published: Path) -> bool:
 def checkpoint(db: Path) -> None:
     """Fold the WAL into the database file and close it, so the file alone is complete."""
 
-    con = duckdb.connect(str(db))
     try:
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
+        con = duckdb.connect(str(db))
+        try:
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+    except (duckdb.IOException, OSError) as exc:
+        raise PublishFailed(f"cannot checkpoint {db}: {one_line(exc)}") from exc
     if wal_path(db).exists():
         raise PublishFailed(f"{db}: a .wal file is still present after CHECKPOINT and close")
 
@@ -202,7 +217,7 @@ def write_in_storage_version(
         con.execute("detach publish_target")
     except duckdb.Error as exc:
         raise PublishFailed(
-            f"could not write {target} (a copy of {source} in storage version {version}): {exc}"
+            f"could not write {target} in storage version {version}: {one_line(exc)}"
         ) from exc
     finally:
         con.close()
@@ -267,11 +282,21 @@ def _swap(staging: Path, published: Path, required: Iterable[str]) -> None:
     try:
         write_in_storage_version(staging, source)
         verify(source, required)
+        try:
+            _fsync_file(source)
+        except OSError as exc:
+            raise PublishFailed(f"cannot write {source}: {exc.strerror or exc}") from exc
+        _replace(source, published)
     except BaseException:
-        for leftover in (source, wal_path(source)):
+        for leftover in (source, wal_path(source)):  # none of a failed copy is left behind
             leftover.unlink(missing_ok=True)
         raise
-    _fsync_file(source)
+    _fsync_dir(published.parent)
+    staging.unlink(missing_ok=True)
+
+
+def _replace(source: Path, published: Path) -> None:
+    """Swap the checked copy onto the published path (one rename within its folder)."""
     if wal_path(published).exists():
         # A published file never has a WAL (it is only opened read-only); a stray one would be
         # replayed into the new file by the next writer: move it out of the way.
@@ -279,5 +304,3 @@ def _swap(staging: Path, published: Path, required: Iterable[str]) -> None:
     # `.next` sits beside `published`: one rename within a directory, never across mounts (Docker
     # volumes and bind mounts on one disk refuse that with EXDEV, which the deploy test found).
     os.replace(source, published)
-    _fsync_dir(published.parent)
-    staging.unlink(missing_ok=True)

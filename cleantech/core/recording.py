@@ -94,15 +94,32 @@ def run_step(build: Build, run: PipelineResult, stage: str, body: Callable[[], T
     sets `run.outcome` (publish: `published`; the Airflow ingest run: `staged` or `failed`)
     finishes the run."""
     t0 = time.monotonic()
+    log = build.layout.run_log
     try:
         with build.writer(stage):
             value = body()
             run.timings[stage] = run.timings.get(stage, 0.0) + time.monotonic() - t0
-            if run.outcome != "running":
-                run.finished_at = run.finished_at or datetime.now(UTC)
-                log_finished(build.layout.run_log, run)
-            else:
-                log_step(build.layout.run_log, run, stage)
+            try:
+                if run.outcome != "running":
+                    run.finished_at = run.finished_at or datetime.now(UTC)
+                    log_finished(log, run)
+                else:
+                    log_step(log, run, stage)
+            except OSError as exc:
+                if run.outcome == "published":
+                    # The swap is done and ops.pipeline_runs in the published file records the
+                    # run: say so, never "unchanged" (and never log it as failed).
+                    raise PipelineFailed(
+                        f"the warehouse {build.published} was published (run {run.run_id}, "
+                        f"recorded in ops.pipeline_runs), but the run log {log} could not be "
+                        f"written: {one_line(exc, with_type=True)}",
+                        stage=stage,
+                        result=run,
+                    ) from exc
+                raise StepStopped(
+                    f"{stage} done, but the run log {log} could not be written: "
+                    f"{one_line(exc, with_type=True)}"
+                ) from exc
     except BaseException as exc:
         failed_stage = (exc.stage if isinstance(exc, StepStopped) else None) or stage
         run.timings[failed_stage] = run.timings.get(failed_stage, 0.0) + time.monotonic() - t0

@@ -12,6 +12,7 @@ published file byte-identical.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -23,9 +24,14 @@ from typing import Any
 import duckdb
 
 from expectations.runner import ExpectationOutcome, GateResult
+from ingest.errors import one_line
 from ingest.sql import has_table
 
 STAGES = ("prepare", "ingest", "dbt", "audit", "publish")
+
+
+class RecordRunsFailed(RuntimeError):
+    """The run history could not be written into the build (nothing of it was kept)."""
 
 
 @dataclass
@@ -165,12 +171,27 @@ _QUALITY_COLUMNS = {
 
 
 def append_record(log: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line to the run log, durably and whole: a write that fails part-way (a
+    full disk) is cut back off, so the next record starts on a line of its own. An OSError
+    names the log."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, default=str, ensure_ascii=False) + "\n"
-    with open(log, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+    data = (json.dumps(record, default=str, ensure_ascii=False) + "\n").encode("utf-8")
+    fd = os.open(log, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        end = os.lseek(fd, 0, os.SEEK_END)
+        if end and os.pread(fd, 1, end - 1) != b"\n":
+            data = b"\n" + data  # a killed writer's half line stays alone (and is skipped)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(log)) from exc
+    finally:
+        os.close(fd)
 
 
 def log_finished(log: Path, result: PipelineResult) -> None:
@@ -262,59 +283,26 @@ def record_runs(
     (runs that never finished become 'killed'), and the current run.
 
     `history_from` carries the history forward when `db` was not copied from the file it replaces
-    (two overlapping Airflow runs: the second must not drop the first one's published record)."""
-    con = duckdb.connect(str(db))
+    (two overlapping Airflow runs: the second must not drop the first one's published record).
+
+    One transaction: on a failure (a full disk) `db` keeps none of it, and the error
+    (RecordRunsFailed) names `db`."""
     try:
-        con.execute("create schema if not exists ops")
-        cols = ", ".join(f"{c} {t}" for c, t in _RUN_COLUMNS.items())
-        con.execute(f"create table if not exists ops.pipeline_runs ({cols})")
-        cols = ", ".join(f"{c} {t}" for c, t in _QUALITY_COLUMNS.items())
-        con.execute(f"create table if not exists ops.quality_results ({cols})")
-        con.execute("comment on table ops.pipeline_runs is 'One row per pipeline run (ingest → dbt → "
-                    "quality gate → publish): outcome, timings, counts. Failed, killed and staged "
-                    "(Airflow ingest) runs included.'")  # fmt: skip
-        con.execute("comment on table ops.quality_results is 'Expectations that failed in each "
-                    "run (critical ones blocked publishing, warnings were published).'")  # fmt: skip
-        if history_from is not None and Path(history_from).exists():
-            _carry_history(con, Path(history_from))
-        logged = read_run_log(log)
-        # A run recorded as 'killed' by an earlier publish (it had no outcome then: an Airflow run
-        # between two tasks) that has since finished gets its real outcome.
-        stale = [
-            r[0]
-            for r in con.execute(
-                "select run_id from ops.pipeline_runs where outcome = 'killed'"
-            ).fetchall()
-            if (logged.get(r[0]) or {}).get("event") == "finished"
-        ]
-        if stale:
-            marks = ", ".join("?" for _ in stale)
-            for table in ("ops.pipeline_runs", "ops.quality_results"):
-                con.execute(f"delete from {table} where run_id in ({marks})", stale)  # noqa: S608
-        known = {r[0] for r in con.execute("select run_id from ops.pipeline_runs").fetchall()}
-        rows: list[dict[str, Any]] = []
-        quality: list[dict[str, Any]] = []
-        for run_id, rec in logged.items():
-            if run_id in known or run_id == current.run_id:
-                continue
-            run = dict(rec.get("run") or {})
-            if rec.get("event") != "finished":
-                run.update(killed_run(rec))
-            rows.append(run)
-            quality += rec.get("quality") or []
-        rows.append(current.run_row())
-        quality += current.quality_rows()
-        for table, columns, data in (
-            ("ops.pipeline_runs", _RUN_COLUMNS, rows),
-            ("ops.quality_results", _QUALITY_COLUMNS, quality),
-        ):
-            if not data:
-                continue
-            names = list(columns)
-            con.executemany(
-                f"insert into {table} ({', '.join(names)}) values ({', '.join('?' for _ in names)})",  # noqa: S608
-                [[r.get(c) for c in names] for r in data],
-            )
+        con = duckdb.connect(str(db))
+    except (duckdb.IOException, OSError) as exc:
+        raise RecordRunsFailed(f"cannot open {db} to record the run: {one_line(exc)}") from exc
+    try:
+        con.execute("begin transaction")
+        _write_runs(con, log, current, history_from)
+        con.execute("commit")
+    except BaseException as exc:
+        with contextlib.suppress(duckdb.Error):  # never replaces the failure being reported
+            con.execute("rollback")
+        if isinstance(exc, (duckdb.IOException, OSError)):
+            raise RecordRunsFailed(
+                f"cannot write ops.pipeline_runs into {db}: {one_line(exc)}"
+            ) from exc
+        raise
     finally:
         con.close()
 
@@ -335,26 +323,91 @@ def killed_run(rec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _write_runs(
+    con: duckdb.DuckDBPyConnection, log: Path, current: PipelineResult, history_from: Path | None
+) -> None:
+    """The body of record_runs, inside its transaction."""
+    con.execute("create schema if not exists ops")
+    cols = ", ".join(f"{c} {t}" for c, t in _RUN_COLUMNS.items())
+    con.execute(f"create table if not exists ops.pipeline_runs ({cols})")
+    cols = ", ".join(f"{c} {t}" for c, t in _QUALITY_COLUMNS.items())
+    con.execute(f"create table if not exists ops.quality_results ({cols})")
+    con.execute("comment on table ops.pipeline_runs is 'One row per pipeline run (ingest → dbt → "
+                "quality gate → publish): outcome, timings, counts. Failed, killed and staged "
+                "(Airflow ingest) runs included.'")  # fmt: skip
+    con.execute("comment on table ops.quality_results is 'Expectations that failed in each "
+                "run (critical ones blocked publishing, warnings were published).'")  # fmt: skip
+    if history_from is not None and Path(history_from).exists():
+        _carry_history(con, Path(history_from))
+    logged = read_run_log(log)
+    # A run recorded as 'killed' by an earlier publish (it had no outcome then: an Airflow run
+    # between two tasks) that has since finished gets its real outcome.
+    stale = [
+        r[0]
+        for r in con.execute(
+            "select run_id from ops.pipeline_runs where outcome = 'killed'"
+        ).fetchall()
+        if (logged.get(r[0]) or {}).get("event") == "finished"
+    ]
+    if stale:
+        marks = ", ".join("?" for _ in stale)
+        for table in ("ops.pipeline_runs", "ops.quality_results"):
+            con.execute(f"delete from {table} where run_id in ({marks})", stale)  # noqa: S608
+    known = {r[0] for r in con.execute("select run_id from ops.pipeline_runs").fetchall()}
+    rows: list[dict[str, Any]] = []
+    quality: list[dict[str, Any]] = []
+    for run_id, rec in logged.items():
+        if run_id in known or run_id == current.run_id:
+            continue
+        run = dict(rec.get("run") or {})
+        if rec.get("event") != "finished":
+            run.update(killed_run(rec))
+        rows.append(run)
+        quality += rec.get("quality") or []
+    rows.append(current.run_row())
+    quality += current.quality_rows()
+    for table, columns, data in (
+        ("ops.pipeline_runs", _RUN_COLUMNS, rows),
+        ("ops.quality_results", _QUALITY_COLUMNS, quality),
+    ):
+        if not data:
+            continue
+        names = list(columns)
+        con.executemany(
+            f"insert into {table} ({', '.join(names)}) values ({', '.join('?' for _ in names)})",  # noqa: S608
+            [[r.get(c) for c in names] for r in data],
+        )
+
+
 def _carry_history(con: duckdb.DuckDBPyConnection, source: Path) -> None:
     """Copy the runs (and their failed expectations) that `source` records and `con` lacks."""
     con.execute("attach ? as prev (read_only)", [str(source)])
     try:
-        if not _prev_has(con, "pipeline_runs"):
-            return
-        names = ", ".join(_RUN_COLUMNS)
+        _copy_history(con)
+    except BaseException:
+        # An aborted transaction refuses the DETACH too: never replace the error with that.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("detach prev")
+        raise
+    con.execute("detach prev")
+
+
+def _copy_history(con: duckdb.DuckDBPyConnection) -> None:
+    """The body of _carry_history, with `prev` attached."""
+    if not _prev_has(con, "pipeline_runs"):
+        return
+    names = ", ".join(_RUN_COLUMNS)
+    con.execute(
+        f"insert into ops.pipeline_runs ({names}) select {names} from prev.ops.pipeline_runs "  # noqa: S608
+        "where run_id not in (select run_id from ops.pipeline_runs)"
+    )
+    if _prev_has(con, "quality_results"):
+        names = ", ".join(_QUALITY_COLUMNS)
         con.execute(
-            f"insert into ops.pipeline_runs ({names}) select {names} from prev.ops.pipeline_runs "  # noqa: S608
-            "where run_id not in (select run_id from ops.pipeline_runs)"
+            f"insert into ops.quality_results ({names}) select {names} "  # noqa: S608
+            "from prev.ops.quality_results where run_id not in "
+            "(select distinct run_id from ops.quality_results)"
         )
-        if _prev_has(con, "quality_results"):
-            names = ", ".join(_QUALITY_COLUMNS)
-            con.execute(
-                f"insert into ops.quality_results ({names}) select {names} "  # noqa: S608
-                "from prev.ops.quality_results where run_id not in "
-                "(select distinct run_id from ops.quality_results)"
-            )
-    finally:
-        con.execute("detach prev")
 
 
 def _prev_has(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -93,13 +93,17 @@ def prepare_staging(published: Path, staging: Path) -> Path:
         stale.unlink(missing_ok=True)
     if published.exists():
         try:
-            shutil.copyfile(published, tmp)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)  # a partial copy is no use to anyone
-            raise CopyFailed(
-                f"cannot copy the published warehouse to {tmp}: {exc.strerror or exc}"
-            ) from exc
-        unmark_published(tmp)  # the build is not published (yet): loads may write it
+            try:
+                shutil.copyfile(published, tmp)
+            except OSError as exc:
+                raise CopyFailed(
+                    f"cannot copy the published warehouse to {tmp}: {exc.strerror or exc}"
+                ) from exc
+            unmark_published(tmp)  # the build is not published (yet): loads may write it
+        except BaseException:
+            for partial in (tmp, wal_path(tmp)):  # a half-made copy is no use to anyone
+                partial.unlink(missing_ok=True)
+            raise
         os.replace(tmp, staging)
     return staging
 

@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
+from ingest.errors import one_line
 from ingest.sql import qualified, quote_literal, relation_names
 from ingest.tempfiles import make_temp
 
@@ -97,7 +98,7 @@ def _write_one(con: Any, table: str, target: Path, meta: dict[str, str]) -> None
         reason = exc.strerror or str(exc)
         raise OSError(exc.errno, f"cannot write the export: {reason}", str(target)) from exc
     except Exception as exc:  # duckdb's IO errors (COPY onto a full disk)
-        raise RuntimeError(f"cannot write {target}: {exc}") from exc
+        raise RuntimeError(f"cannot write the Parquet export {target}: {one_line(exc)}") from exc
     finally:
         tmp.unlink(missing_ok=True)  # gone after a successful rename; removed after a failure
 

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
-from . import guard, v1, v2
+from . import deadline, guard, v1, v2
 from .errors import (
     BadRequest,
     DeadlineExceeded,
@@ -24,6 +25,7 @@ from .errors import (
     ResponseError,
     ResponseTooLarge,
     SourceUnreachable,
+    TableDeadlineExceeded,
     error_for_status,
     retry_after_seconds,
 )
@@ -87,7 +89,8 @@ class PxWebClient:
     ) -> None:
         """`timeout` bounds each connect and read; `request_deadline` (default 30 s,
         `CLEANTECH_REQUEST_DEADLINE`) a whole request; `table_deadline` (default 900 s,
-        `CLEANTECH_TABLE_DEADLINE`) a table's data fetch with its retries; `max_body_bytes`
+        `CLEANTECH_TABLE_DEADLINE`) everything fetching one table does, from its first request
+        (see `table_clock`; a bare `fetch_plan` starts its own); `max_body_bytes`
         (default 256 bytes per cell of the server's limit, at least 16 MiB;
         `CLEANTECH_MAX_RESPONSE_MB`) each response body, as sent and decompressed."""
         if api not in ("v1", "v2"):
@@ -109,9 +112,21 @@ class PxWebClient:
         self._lock = threading.RLock()
         self._resolved: dict[str, str] = {}
         self._metadata: dict[str, TableMetadata] = {}
-        self._http = httpx.Client(
+        self._clock = threading.local()  # the running table clock: (deadline, table) or None
+        self._http = self._new_http(transport, user_agent)
+        if transport is None and deadline.bound_pools(self._http) == 0:
+            # An httpx whose pools cannot be reached: no keep-alive, so every request opens a
+            # new connection, whose socket the watchdog learns from the trace.
+            self._http.close()
+            self._http = self._new_http(transport, user_agent, keepalive=False)
+
+    def _new_http(
+        self, transport: httpx.BaseTransport | None, user_agent: str, *, keepalive: bool = True
+    ) -> httpx.Client:
+        return httpx.Client(
             transport=transport,
             timeout=self.timeout,
+            limits=httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0),
             follow_redirects=False,  # redirects are judged one by one (guard.check_redirect)
             headers={
                 "User-Agent": user_agent,
@@ -161,6 +176,28 @@ class PxWebClient:
         self.limits()
         assert self._limiter is not None
         return self._limiter
+
+    # -- the table clock -------------------------------------------------------------------
+
+    @contextmanager
+    def table_clock(self, table: str) -> Iterator[float]:
+        """One deadline (`table_deadline` from now) for every request made for `table` in this
+        block on this thread and on the fetch's worker threads: resolve, listing, metadata,
+        limits, data, their retries and waits. Nested blocks share the outer clock."""
+        running = getattr(self._clock, "value", None)
+        if running is not None:
+            yield running[0]
+            return
+        until = time.monotonic() + self.table_deadline
+        self._clock.value = (until, table)
+        try:
+            yield until
+        finally:
+            self._clock.value = None
+
+    def _running_clock(self) -> tuple[float, str] | tuple[None, None]:
+        running = getattr(self._clock, "value", None)
+        return running if running is not None else (None, None)
 
     # -- tables ----------------------------------------------------------------------------
 
@@ -237,22 +274,24 @@ class PxWebClient:
         self.limits()  # build the shared limiter before the workers race for it
         workers = min(self.max_workers, max(len(plan.requests), 1))
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pxweb")
-        deadline = time.monotonic() + self.table_deadline
+        until, _ = self._running_clock()
+        if until is None:  # no clock around this fetch: the data requests get their own
+            until = time.monotonic() + self.table_deadline
         futures = [
-            executor.submit(self._fetch_one, plan.table_id, index, request, deadline)
+            executor.submit(self._fetch_one, plan.table_id, index, request, until)
             for index, request in enumerate(plan.requests)
         ]
         return _in_order(executor, futures, on_part)
 
     def _fetch_one(
-        self, table_id: str, index: int, request: dict[str, list[str]], deadline: float | None
+        self, table_id: str, index: int, request: dict[str, list[str]], until: float | None
     ) -> FetchedPart:
         if self.api == "v2":
             call = v2.data_call(table_id, request, self.lang)
         else:
             call = v1.data_call(table_id, request)
         started = time.perf_counter()
-        response = self._call(call, table=table_id, table_deadline=deadline)
+        response = self._call(call, table=table_id, table_deadline=until)
         return FetchedPart(
             index=index,
             selection=request,
@@ -338,8 +377,12 @@ class PxWebClient:
         table_deadline: float | None = None,
     ) -> RawResponse:
         """Make one call with retries on 429, 5xx, timeouts, resets and truncated bodies, within
-        the table's deadline; an oversize body or a refused redirect is not retried, invalid JSON
-        and a missed request deadline at most once."""
+        the table's deadline (`table_deadline`, else the running `table_clock`'s); an oversize
+        body or a refused redirect is not retried, invalid JSON and a missed request deadline at
+        most once, and no wait starts that would end past the table's deadline."""
+        if table_deadline is None:
+            table_deadline, clock_table = self._running_clock()
+            table = table or clock_table
         limiter = self.limiter if use_limiter else None
         url = call.url(self.base_url)
         last: PxWebError | None = None
@@ -353,16 +396,20 @@ class PxWebClient:
             self.stats.add(requests=1)
             try:
                 status, headers, body, shown = self._exchange(call, url, table, table_deadline)
+            except TableDeadlineExceeded:
+                if last is not None:  # cut mid-request: the earlier attempts' error explains it
+                    raise self._table_deadline_error(table, url, last) from None
+                raise
             except DeadlineExceeded as exc:
                 missed_deadline += 1
                 if missed_deadline > _MAX_DEADLINE_RETRIES:
                     raise _exhausted(exc, attempt + 1) from None
                 last = exc
-                self._sleep_backoff(attempt, table_deadline)
+                self._sleep_backoff(attempt, table_deadline, table, url, last)
                 continue
             except _Retry as retry:
                 last = retry.error
-                self._sleep_backoff(attempt, table_deadline)
+                self._sleep_backoff(attempt, table_deadline, table, url, last)
                 continue
             self.stats.add(bytes=len(body))
             if 200 <= status < 300:
@@ -380,7 +427,7 @@ class PxWebClient:
                     invalid_json += 1
                     if invalid_json > _MAX_INVALID_JSON:
                         raise _exhausted(last, attempt + 1) from None
-                    self._sleep_backoff(attempt, table_deadline)
+                    self._sleep_backoff(attempt, table_deadline, table, url, last)
                     continue
             retry_after = retry_after_seconds(headers.get("Retry-After"))
             error = error_for_status(status, body, table=table, url=shown, retry_after=retry_after)
@@ -396,7 +443,7 @@ class PxWebClient:
                 continue
             if status >= 500:
                 last = error
-                self._sleep_backoff(attempt, table_deadline)
+                self._sleep_backoff(attempt, table_deadline, table, url, last)
                 continue
             raise error
         assert last is not None
@@ -407,18 +454,26 @@ class PxWebClient:
     ) -> tuple[int, httpx.Headers, bytes, str]:
         """One attempt: send (following same-origin 307/308 only), stream the body within the
         size limit and the request deadline. Returns (status, headers, body, URL)."""
-        deadline = time.monotonic() + self.request_deadline
+        until = time.monotonic() + self.request_deadline
+        # When the table's deadline comes first, it is the one that ends this request.
+        table_bound = table_deadline is not None and table_deadline < until
         if table_deadline is not None:
-            deadline = min(deadline, table_deadline)
+            until = min(until, table_deadline)
+
+        def expired(url: str) -> DeadlineExceeded:
+            if table_bound:
+                return self._table_deadline_error(table, url, None)
+            return self._deadline_error(table, url)
+
         params: Any = call.params or None
         target = url
         for _hop in range(guard.MAX_REDIRECTS + 1):
             request = self._http.build_request(call.method, target, params=params, json=call.json)
             shown = str(request.url)
-            remaining = deadline - time.monotonic()
+            remaining = until - time.monotonic()
             if remaining <= 0:
-                raise self._deadline_error(table, shown)
-            watchdog = guard.Watchdog(deadline)
+                raise expired(shown)
+            watchdog = deadline.Watchdog(until)
             request.extensions["trace"] = watchdog.trace
             request.extensions["timeout"] = httpx.Timeout(min(self.timeout, remaining)).as_dict()
             watchdog.start()
@@ -427,7 +482,7 @@ class PxWebClient:
                     response = self._http.send(request, stream=True)
                 except httpx.TransportError as exc:  # timeouts, refused and reset connections
                     if watchdog.expired():
-                        raise self._deadline_error(table, shown) from None
+                        raise expired(shown) from None
                     raise _Retry(
                         SourceUnreachable(
                             f"cannot reach the server ({type(exc).__name__}: {exc})",
@@ -444,7 +499,7 @@ class PxWebClient:
                         target = guard.check_redirect(status, shown, joined, table=table)
                         params = None  # the Location carries its own query string
                         continue
-                    body = self._read_body(response, shown, table, watchdog)
+                    body = self._read_body(response, shown, table, watchdog, expired)
                 finally:
                     response.close()
             finally:
@@ -455,7 +510,12 @@ class PxWebClient:
         )
 
     def _read_body(
-        self, response: httpx.Response, shown: str, table: str | None, watchdog: guard.Watchdog
+        self,
+        response: httpx.Response,
+        shown: str,
+        table: str | None,
+        watchdog: deadline.Watchdog,
+        expired: Callable[[str], DeadlineExceeded],
     ) -> bytes:
         """The body, counted as it streams: over the size limit (as sent or decompressed) is
         ResponseTooLarge at once; a broken transfer is worth a retry; past the deadline is
@@ -502,10 +562,10 @@ class PxWebClient:
                     raise too_large(f"response body passed the limit of {limit} bytes as sent")
                 chunks.append(chunk)
                 if watchdog.expired():
-                    raise self._deadline_error(table, shown)
+                    raise expired(shown)
         except httpx.HTTPError as exc:  # reset, timeout, bad gzip, or the watchdog's shutdown
             if watchdog.expired():
-                raise self._deadline_error(table, shown) from None
+                raise expired(shown) from None
             raise _Retry(
                 ResponseError(
                     f"truncated response body ({type(exc).__name__}: {exc})",
@@ -528,10 +588,13 @@ class PxWebClient:
 
     def _table_deadline_error(
         self, table: str | None, url: str, last: PxWebError | None
-    ) -> DeadlineExceeded:
-        cause = f" (last error: {last.message})" if last is not None else ""
-        return DeadlineExceeded(
-            f"fetching the table passed its deadline of {self.table_deadline:g} s{cause}",
+    ) -> TableDeadlineExceeded:
+        cause = ""
+        if last is not None:
+            status = f", HTTP {last.status}" if last.status is not None else ""
+            cause = f" (last error: {last.message}{status})"
+        return TableDeadlineExceeded(
+            f"fetching the table passed the table deadline of {self.table_deadline:g} s{cause}",
             deadline=self.table_deadline,
             table=table,
             url=url,
@@ -547,14 +610,26 @@ class PxWebClient:
     def _window(self) -> float:
         return self._limits.time_window if self._limits else Limits().time_window
 
-    def _sleep_backoff(self, attempt: int, table_deadline: float | None = None) -> None:
-        if attempt >= self.max_retries or self.backoff <= 0:
+    def _sleep_backoff(
+        self,
+        attempt: int,
+        table_deadline: float | None,
+        table: str | None,
+        url: str,
+        last: PxWebError,
+    ) -> None:
+        """Wait before the next attempt; a wait that would end past the table's deadline does
+        not start (the table fails now, naming the last error)."""
+        if attempt >= self.max_retries:
             return
-        delay = min(self.backoff * 2**attempt, _MAX_BACKOFF)
-        delay *= random.uniform(0.5, 1.5)  # jitter: workers do not retry in lockstep
-        if table_deadline is not None:
-            delay = min(delay, max(table_deadline - time.monotonic(), 0.0))
-        time.sleep(delay)
+        delay = 0.0
+        if self.backoff > 0:
+            delay = min(self.backoff * 2**attempt, _MAX_BACKOFF)
+            delay *= random.uniform(0.5, 1.5)  # jitter: workers do not retry in lockstep
+        if table_deadline is not None and time.monotonic() + delay >= table_deadline:
+            raise self._table_deadline_error(table, url, last)
+        if delay:
+            time.sleep(delay)
 
 
 def v2_limits_steps() -> Generator[Call, Any, Limits]:

@@ -121,6 +121,10 @@ class DeadlineExceeded(PxWebError):
         self.deadline = deadline
 
 
+class TableDeadlineExceeded(DeadlineExceeded):
+    """Fetching one table (every request, retry and wait for it) ran past the table deadline."""
+
+
 class ResponseTooLarge(ResponseError):
     """A response body (as sent, or once decompressed) is over the client's size limit."""
 

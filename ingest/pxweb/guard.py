@@ -6,12 +6,7 @@ These rules are shared by the sync client (`client.py`) and the async look-up (`
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import threading
-import time
-from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.env import positive_number
@@ -115,65 +110,3 @@ def check_encoding(header: str | None) -> str | None:
     if len([c for c in codings if c not in ("identity", "")]) > 1:
         return header
     return None if all(c in _CODINGS for c in codings) else header
-
-
-class Watchdog:
-    """Ends a request at its deadline by shutting its socket down from a timer thread.
-
-    httpx's timeouts bound each read, not the whole request: a server that drips one byte
-    at a time never trips them. The socket comes from httpcore's `trace` extension (new
-    connections) or the response's `network_stream` (reused ones, once headers arrived).
-    """
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.fired = False
-        self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        """httpcore trace callback: remember the socket of a new connection."""
-        if event == "connection.connect_tcp.complete":
-            self.watch(info.get("return_value"))
-
-    def watch(self, stream: Any) -> None:
-        """Watch the socket of a network stream (ignored when it has none, e.g. mock transports)."""
-        try:
-            sock = stream.get_extra_info("socket") if stream is not None else None
-        except Exception:  # a transport without socket access: the read checks still apply
-            sock = None
-        if isinstance(sock, socket.socket):
-            with self._lock:
-                self._sock = sock
-                late = self.fired
-            if late:
-                self._shutdown()
-
-    def start(self) -> Watchdog:
-        """Arm the timer."""
-        self._timer = threading.Timer(max(self.deadline - time.monotonic(), 0.0), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-        return self
-
-    def cancel(self) -> None:
-        """Disarm the timer (the request finished)."""
-        if self._timer is not None:
-            self._timer.cancel()
-
-    def expired(self) -> bool:
-        """True once the deadline has passed."""
-        return self.fired or time.monotonic() >= self.deadline
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.fired = True
-        self._shutdown()
-
-    def _shutdown(self) -> None:
-        with self._lock:
-            sock = self._sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)

@@ -137,9 +137,12 @@ def test_a_failed_swap_leaves_the_build_unmarked(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(publish_mod, "_fsync_file", full)
-    with pytest.raises(OSError, match="No space left"):
+    next_file = tmp_path / "wh" / ".cleantech.duckdb.next"
+    with pytest.raises(publish_mod.PublishFailed) as caught:
         publish(staging, tmp_path / "wh" / "cleantech.duckdb", required=["marts.t"])
+    assert str(caught.value) == f"cannot write {next_file}: No space left on device"
     assert not (tmp_path / "wh" / "cleantech.duckdb").exists()
+    assert list((tmp_path / "wh").iterdir()) == []  # the .next copy is removed too
     assert staging.exists() and not has_published_mark(staging)
 
 

@@ -15,17 +15,22 @@ according to `mode`:
 - `redirect-307`: 307 to the same origin's `ok` prefix (followed: the right answer)
 - `othercodes`: a valid dataset for codes that were not requested, one dimension missing
 - `badjson`: 200 with a body that is not JSON
+- `dripheaders`: the status line, then one header byte every 0.5 s (never a complete head)
+- `hangheaders`: reads the request and never answers (the connection stays open)
+- `slowmeta`: the metadata GET takes 0.6 s and answers 503 (retryable), every time
 
-Every data request is counted per mode (`data_requests`), so tests can check retries.
+Every data request is counted per mode (`data_requests`), so tests can check retries, and
+whether it came on a reused keep-alive connection is noted in order (`data_on_reused`).
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -94,13 +99,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """Listing, table and metadata calls answer correctly; a GET on data is a mistake."""
+        self._served = getattr(self, "_served", 0) + 1
         mode, path = self._split()
         if path == "config":
             self._json({"maxDataCells": 150_000, "maxCallsPerTimeWindow": 1000, "timeWindow": 10})
         elif path == f"tables/{TABLE}":
             self._json({"id": TABLE, "label": "Hostile", "updated": "2025-01-01T00:00:00Z"})
         elif path == f"tables/{TABLE}/metadata":
-            self._json(metadata())
+            self.server.metadata_requests[mode] += 1
+            if mode == "slowmeta":
+                time.sleep(0.6)
+                self._json({"title": "Service unavailable", "status": 503}, 503)
+            else:
+                self._json(metadata())
         elif path == f"tables/{TABLE}/data":
             # What a POST redirected with 302/303 turns into: a GET that selects other data.
             self._json(dataset({"Region": ["05"], "Tid": ["2021"]}))
@@ -109,6 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         """The data call: answered according to the mode."""
+        self._served = getattr(self, "_served", 0) + 1
         length = int(self.headers.get("Content-Length") or 0)
         body = orjson.loads(self.rfile.read(length)) if length else {}
         mode, path = self._split()
@@ -116,6 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json({"title": "Not found", "status": 404}, 404)
             return
         self.server.data_requests[mode] += 1
+        self.server.data_on_reused[mode].append(self._served > 1)
         selection = {s["variableCode"]: s["valueCodes"] for s in body.get("selection", [])}
         getattr(self, "_" + mode.replace("-", "_"))(selection)
 
@@ -163,6 +176,13 @@ class _Handler(BaseHTTPRequestHandler):
         body = b'{"version": "2.0", "class": "dataset", "value": [1, 2,'
         self._head(200, {"Content-Length": str(len(body))})
         self.wfile.write(body)
+
+    def _dripheaders(self, selection: dict[str, list[str]]) -> None:
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+        self._forever(itertools.repeat(b"a"), pause=0.5)
+
+    def _hangheaders(self, selection: dict[str, list[str]]) -> None:
+        self._forever(itertools.repeat(b""), pause=0.5)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -226,7 +246,14 @@ class _Server(ThreadingHTTPServer):
         # before connecting.
         super().__init__(("127.0.0.1", 0), _Handler)
         self.data_requests: Counter[str] = Counter()
+        self.metadata_requests: Counter[str] = Counter()
+        self.data_on_reused: defaultdict[str, list[bool]] = defaultdict(list)
         self.stopping = threading.Event()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-answer is what these tests provoke: no traceback."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class HostileServer:
@@ -242,6 +269,16 @@ class HostileServer:
     def data_requests(self) -> Counter[str]:
         """Data POSTs received, per mode."""
         return self._httpd.data_requests
+
+    @property
+    def metadata_requests(self) -> Counter[str]:
+        """Metadata GETs received, per mode."""
+        return self._httpd.metadata_requests
+
+    @property
+    def data_on_reused(self) -> defaultdict[str, list[bool]]:
+        """Per mode, for each data POST in order: did it come on a reused connection?"""
+        return self._httpd.data_on_reused
 
     def url(self, mode: str) -> str:
         """The v2 base URL of a mode."""

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ingest.pxweb import guard
+from ingest.pxweb import deadline, guard
 from ingest.pxweb.aio import fetch_table_updated
 from ingest.pxweb.client import PxWebClient
 from ingest.pxweb.errors import (
@@ -20,6 +20,7 @@ from ingest.pxweb.errors import (
     RedirectRefused,
     ResponseError,
     ResponseTooLarge,
+    TableDeadlineExceeded,
     UnsupportedURL,
 )
 from ingest.pxweb.limits import Limits
@@ -50,6 +51,35 @@ def test_a_dripping_body_ends_at_the_request_deadline_and_is_retried_once(
     assert server.data_requests["drip"] == 2
 
 
+@pytest.mark.parametrize("mode", ["dripheaders", "hangheaders"])
+def test_a_reused_connection_that_drips_or_withholds_its_headers_ends_at_the_request_deadline(
+    server: HostileServer, mode: str
+) -> None:
+    # The metadata GETs answer with keep-alive; the data POST then goes out on the same
+    # connection, and the server drips (or never sends) the status line and headers.
+    server.data_requests[mode] = 0
+    server.data_on_reused[mode].clear()
+    client = PxWebClient(server.url(mode), request_deadline=1.0, timeout=30.0, backoff=0)
+    with client:
+        plan = client.plan(TABLE, SELECTION)
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match=r"deadline of 1 s.*after 2 attempts") as caught:
+            list(client.fetch_plan(plan))
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.5, elapsed  # two attempts of 1 s, not the 30 s read timeout
+    assert server.data_on_reused[mode] == [True, False]  # the retry opens a new connection
+    assert caught.value.table == TABLE
+
+
+def test_every_connection_pool_of_the_default_client_is_bounded() -> None:
+    # Guards the private httpx/httpcore attributes the deadline relies on: an upgrade that
+    # renames them fails here, not silently in production.
+    with PxWebClient("http://127.0.0.1:9/api/v2") as client:
+        pools = [client._http._transport, *client._http._mounts.values()]
+        backends = [p._pool._network_backend for p in pools if p is not None]
+    assert backends and all(isinstance(b, deadline.DeadlineBackend) for b in backends)
+
+
 def test_the_table_deadline_bounds_every_retry(server: HostileServer) -> None:
     server.data_requests["drip"] = 0
     started = time.monotonic()
@@ -61,6 +91,74 @@ def test_the_table_deadline_bounds_every_retry(server: HostileServer) -> None:
     ):
         fetch(client)
     assert time.monotonic() - started < 3
+
+
+def test_the_table_deadline_counts_the_metadata_requests_and_their_retries(
+    server: HostileServer,
+) -> None:
+    # Each metadata GET takes 0.6 s (well within the 1 s request deadline) and answers 503:
+    # only the table's clock, started before its first request, stops the retries.
+    server.metadata_requests["slowmeta"] = 0
+    client = PxWebClient(server.url("slowmeta"), request_deadline=1.0, table_deadline=2.0,
+                         max_retries=20, backoff=0.01)  # fmt: skip
+    started = time.monotonic()
+    with client, client.table_clock(TABLE), pytest.raises(TableDeadlineExceeded) as caught:
+        fetch(client)
+    elapsed = time.monotonic() - started
+    assert elapsed < 3, elapsed
+    assert 2 <= server.metadata_requests["slowmeta"] <= 4  # not 21
+    message = str(caught.value)
+    assert "passed the table deadline of 2 s (last error: " in message, message
+    assert "HTTP 503" in message and "table TAB1" in message, message
+    assert "CLEANTECH_TABLE_DEADLINE" in message
+
+
+def test_one_clock_per_table_covers_metadata_and_data() -> None:
+    # Metadata and data each take 1.2 s: each is within the 5 s request deadline and within a
+    # 2 s deadline of its own, but not within one 2 s clock for the table.
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(("/metadata", "/data")):
+            time.sleep(1.2)
+        if request.url.path.endswith("/data"):
+            return httpx.Response(200, json={"class": "dataset"})
+        return server_ok(request)
+
+    client = PxWebClient("https://x.test/api/v2", request_deadline=5, table_deadline=2,
+                         backoff=0, transport=httpx.MockTransport(handler))  # fmt: skip
+    with client:
+        assert len(fetch(client)) == 1  # without a table clock, the data fetch starts its own
+    client = PxWebClient("https://x.test/api/v2", request_deadline=5, table_deadline=2,
+                         backoff=0, transport=httpx.MockTransport(handler))  # fmt: skip
+    started = time.monotonic()
+    with (
+        client,
+        client.table_clock(TABLE),
+        pytest.raises(TableDeadlineExceeded, match=r"table deadline of 2 s.*table TAB1"),
+    ):
+        fetch(client)
+    assert time.monotonic() - started < 3
+
+
+def test_a_backoff_that_would_pass_the_table_deadline_does_not_start() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if request.url.path.endswith("/metadata"):
+            return httpx.Response(503, json={"title": "busy"})
+        return server_ok(request)
+
+    client = PxWebClient("https://x.test/api/v2", table_deadline=3, backoff=10,
+                         transport=httpx.MockTransport(handler))  # fmt: skip
+    started = time.monotonic()
+    with (
+        client,
+        client.table_clock(TABLE),
+        pytest.raises(TableDeadlineExceeded, match=r"3 s \(last error: .*HTTP 503"),
+    ):
+        client.metadata(TABLE)
+    assert time.monotonic() - started < 1  # the 5-15 s backoff never started
+    assert sum(p.endswith("/metadata") for p in calls) == 1
 
 
 def test_a_long_retry_after_past_the_table_deadline_fails_now() -> None:

@@ -55,8 +55,9 @@ def fetch_args(base_url: str, db: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def run_cli(args: list[str], *, label: str) -> dict[str, Any]:
-    """Run `cleantech ARGS`; its exit code, stderr, wall time and peak RSS (bytes)."""
+def run_cli(args: list[str], *, label: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `cleantech ARGS` (with `env` added to the environment); its exit code, stderr, wall
+    time and peak RSS (bytes)."""
     err_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"hostile-{os.getpid()}-{label}.err"
     started = time.monotonic()
     with open(err_path, "w+b") as err:
@@ -65,6 +66,7 @@ def run_cli(args: list[str], *, label: str) -> dict[str, Any]:
             cwd=REPO,
             stdout=subprocess.DEVNULL,
             stderr=err,
+            env={**os.environ, **(env or {})},
         )
         # A hung client must fail the test, not hang the suite.
         guard = threading.Timer(CEILING_SECONDS + 30, proc.kill)
@@ -149,6 +151,60 @@ def test_hostile_source_fails_in_one_line_in_bounded_time_and_memory(
         k: before[k] for k in ("data", "datasets", "loads")
     }
     assert len(after["failed"]) == len(before["failed"]) + 1  # the failure is logged, only that
+
+
+@pytest.mark.parametrize("mode", ["dripheaders", "hangheaders"])
+def test_headers_dripped_on_a_reused_connection_end_at_the_request_deadline(
+    server: HostileServer, seeded: Path, tmp_path: Path, mode: str
+) -> None:
+    # The metadata GETs answer with keep-alive; the data POST reuses their connection and the
+    # server drips (or withholds) the status line and headers. A 3 s deadline keeps this short
+    # (the default-settings figure is in docs/BENCHMARKS.md).
+    db = tmp_path / "target.duckdb"
+    shutil.copyfile(seeded, db)
+    before = contents(db)
+    server.data_requests[mode] = 0
+    server.data_on_reused[mode].clear()
+
+    result = run_cli(
+        fetch_args(server.url(mode), db), label=mode, env={"CLEANTECH_REQUEST_DEADLINE": "3"}
+    )
+
+    assert result["rc"] != 0
+    err = result["stderr"]
+    assert err.count("\n") == 1 and err.startswith("error: hostile: "), err
+    assert "no complete response within the request deadline of 3 s" in err, err
+    assert "(after 2 attempts)" in err, err
+    assert result["seconds"] < 6 + 15, result  # two 3 s attempts; the rest is start-up
+    assert server.data_on_reused[mode] == [True, False]
+    after = contents(db)
+    assert after["data"] == before["data"] and after["loads"] == before["loads"]
+
+
+def test_slow_failing_metadata_is_stopped_by_the_table_deadline(
+    server: HostileServer, seeded: Path, tmp_path: Path
+) -> None:
+    # Each metadata GET takes 0.6 s and answers 503: within the request deadline every time,
+    # retried with backoff; the table's one clock (2 s here, 900 s by default) stops it.
+    db = tmp_path / "target.duckdb"
+    shutil.copyfile(seeded, db)
+    before = contents(db)
+    server.metadata_requests["slowmeta"] = 0
+
+    result = run_cli(
+        fetch_args(server.url("slowmeta"), db),
+        label="slowmeta",
+        env={"CLEANTECH_TABLE_DEADLINE": "2"},
+    )
+
+    assert result["rc"] != 0
+    err = result["stderr"]
+    assert err.count("\n") == 1 and err.startswith("error: hostile: "), err
+    assert "passed the table deadline of 2 s (last error: " in err, err
+    assert "HTTP 503" in err and "table TAB1" in err, err
+    assert server.metadata_requests["slowmeta"] < 6  # the default 5 retries were not all made
+    assert server.data_requests["slowmeta"] == 0
+    assert contents(db)["data"] == before["data"]
 
 
 def test_same_origin_307_is_followed_and_loads_the_requested_cells(
