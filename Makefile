@@ -6,7 +6,7 @@ UV := .venv/bin/uv
 DEMO_PORT ?= 8123
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: run pipeline test lint bench clean install airflow report serve-demo bi test-bi deploy-test
+.PHONY: run pipeline test test-faults lint bench clean install airflow report serve-demo bi test-bi deploy-test
 
 install: .venv/.installed
 
@@ -33,7 +33,12 @@ airflow: install
 # Debian/Ubuntu), or stop with one line saying what to install (scripts/ensure_chromium.sh).
 test: install
 	@bash scripts/ensure_chromium.sh
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not faults"
+
+# The crash suite (about 5 min): runs SIGKILLed inside each core step, an Airflow task timeout and
+# a lost worker, on the CLI and the dag.test() paths (tests marked `faults`). CI runs it too.
+test-faults: install
+	$(PY) -m pytest -m faults -p no:cacheprovider --durations=0
 
 # Apache Superset on 127.0.0.1:$(BI_PORT) with the published warehouse (read-only) and the dashboard
 # from bi/superset/dashboard/; own virtualenv and state under .bi/ (docs/BI.md). Ctrl-C stops it.

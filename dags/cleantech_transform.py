@@ -10,13 +10,14 @@ event and nothing is built or published. The events name the ingest run's stagin
    `unchanged` and a warehouse is published, the run stops here (short-circuit). A manual run
    without events rebuilds from a copy of the published warehouse (e.g. after a dbt change);
    `conf={"staging": PATH}` builds a given staging file.
-2. `dbt_build` — core steps `prepare` (the staging file becomes this run's build file) and
-   `transform` (one `dbt build`: models, snapshots, tests). A failed dbt build is recorded and the
-   gate still audits, as in the CLI.
-3. `quality_gate` — core step `audit`: Great Expectations on raw and marts; Data Docs in
+2. `prepare` — core step `prepare`: the ingest run's staging file becomes this run's build file
+   (or, for a manual rebuild, a copy of the published warehouse). Safe to retry.
+3. `dbt_build` — core step `transform` (one `dbt build`: models, snapshots, tests). A failed dbt
+   build is recorded and the gate still audits, as in the CLI.
+4. `quality_gate` — core step `audit`: Great Expectations on raw and marts; Data Docs in
    `warehouse/quality/`. A critical failure (or dbt's, reported first) fails the task without a
    retry (`AirflowFailException`) and nothing is published.
-4. `publish` — core step `publish`: records the run in `ops.pipeline_runs` (with the history of the
+5. `publish` — core step `publish`: records the run in `ops.pipeline_runs` (with the history of the
    file it replaces), swaps the audited build onto the published path and emits the **`warehouse`**
    asset. Safe to retry: a try that finds this run already published only emits the event.
 
@@ -64,10 +65,15 @@ def cleantech_transform():
         """What to build (from the triggering raw events), or stop if nothing changed."""
         return tasks.plan_build(dag_run, triggering_asset_events)
 
+    @task(pool=settings.WRITER_POOL, priority_weight=10, execution_timeout=timedelta(minutes=10))
+    def prepare(plan: dict, params=None, run_id=None, dag_run=None) -> dict:
+        """Step prepare: the ingest run's staging file becomes this run's build file."""
+        return tasks.prepare_build(plan, run_id=run_id, params=params, dag_run=dag_run)
+
     @task(pool=settings.WRITER_POOL, priority_weight=10, execution_timeout=settings.dbt_timeout())
-    def dbt_build(plan: dict, params=None, run_id=None, dag_run=None) -> dict:
-        """Steps prepare (the staging file becomes this run's build file) and transform (dbt)."""
-        return tasks.build_and_transform(plan, run_id=run_id, params=params, dag_run=dag_run)
+    def dbt_build(prepared: dict) -> dict:
+        """Step transform: one `dbt build` (models, snapshots, tests) on the build file."""
+        return tasks.transform(prepared)
 
     @task(pool=settings.WRITER_POOL, priority_weight=10, execution_timeout=timedelta(minutes=15))
     def quality_gate(built: dict) -> dict:
@@ -85,7 +91,7 @@ def cleantech_transform():
         """Step publish: record the run in `ops.pipeline_runs`, swap the build onto the published path."""
         return tasks.publish(audited, outlet_events=outlet_events, warehouse=WAREHOUSE)
 
-    publish(quality_gate(dbt_build(plan())))
+    publish(quality_gate(dbt_build(prepare(plan()))))
 
 
 cleantech_transform()

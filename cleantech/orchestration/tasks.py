@@ -28,7 +28,12 @@ T = TypeVar("T")
 # task is killed). `plan` only reads: a bad param fails there, before any run is recorded.
 TASK_STAGES = {
     "cleantech_ingest": {"prepare": "prepare", "ingest": "ingest"},
-    "cleantech_transform": {"dbt_build": "dbt", "quality_gate": "audit", "publish": "publish"},
+    "cleantech_transform": {
+        "prepare": "prepare",
+        "dbt_build": "dbt",
+        "quality_gate": "audit",
+        "publish": "publish",
+    },
 }
 
 
@@ -142,11 +147,12 @@ def plan_build(dag_run: Any, triggering_asset_events: Any) -> dict[str, Any] | b
     return plan
 
 
-def build_and_transform(
+def prepare_build(
     plan: Mapping[str, Any], *, run_id: str, params: Mapping[str, Any], dag_run: Any = None
 ) -> dict[str, Any]:
-    """Steps `prepare` (the ingest run's staging file becomes this run's build file, or a copy of
-    the published warehouse) and `transform` (dbt build) of this run's `Build`."""
+    """Step `prepare` of this transform run's `Build` (started in the run log with the ingest
+    results the plan carries): the ingest run's staging file becomes the build file, or a copy of
+    the published warehouse when there is none (a manual rebuild). Returns the build (XCom)."""
     from datetime import UTC, datetime
 
     from cleantech.core import steps
@@ -167,13 +173,17 @@ def build_and_transform(
     )
     staging = Path(plan["staging"]) if plan.get("staging") else None
     prepared = steps.prepare(build, run, staging=staging, rebuild=staging is None)
-    transformed = steps.transform(build, run)
-    return {
-        "build": build.to_dict(),
-        "datasets": extras,
-        "prepare": prepared,
-        "transform": transformed,
-    }
+    return {"build": build.to_dict(), "datasets": extras, "prepare": prepared}
+
+
+def transform(prepared: Mapping[str, Any]) -> dict[str, Any]:
+    """Step `transform` (one `dbt build`) of this run's `Build`. A failed dbt build is recorded,
+    not raised: the gate still audits and then reports it."""
+    from cleantech.core import steps
+    from cleantech.core.build import Build
+
+    build = Build.from_dict(prepared["build"])
+    return {**prepared, "transform": steps.transform(build)}
 
 
 def audit(built: Mapping[str, Any]) -> dict[str, Any]:

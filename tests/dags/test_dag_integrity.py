@@ -91,11 +91,12 @@ def test_transform_dag_waits_for_every_raw_asset_and_emits_warehouse(dagbag):
     assert names == {settings.raw_asset_name(n) for n in settings.catalog_dataset_names()}
     assert [t.task_id for t in dag.topological_sort()] == [
         "plan",
+        "prepare",
         "dbt_build",
         "quality_gate",
         "publish",
     ]
-    for task_id in ("dbt_build", "quality_gate", "publish"):
+    for task_id in ("prepare", "dbt_build", "quality_gate", "publish"):
         assert dag.get_task(task_id).pool == settings.WRITER_POOL
     publish = dag.get_task("publish")
     # Retried when its worker dies; a retry that finds the run published only emits the event.
@@ -251,7 +252,7 @@ def test_every_dag_task_body_is_one_call_into_the_core():
             calls = [n for n in ast.walk(call) if isinstance(n, ast.Call)]
             assert calls == [call], f"{where}: more than one call"
             counted += 1
-    assert counted == 9  # ingest: plan, prepare, ingest; transform: 4; report: 2
+    assert counted == 10  # ingest: plan, prepare, ingest; transform: 5; report: 2
 
 
 def test_failure_callback_records_a_killed_ingest_or_transform_task_with_its_stage(

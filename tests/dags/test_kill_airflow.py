@@ -30,7 +30,8 @@ from tests.cleantech.core.test_kill_and_concurrency import (
 )
 from tests.dags.conftest import AIRFLOW_ENV
 
-pytestmark = pytest.mark.slow
+# `make test-faults` runs these (CI too, .ci/run); `make test` leaves them out (minutes of kills).
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 TRANSFORM = ["dag", "cleantech_transform", "{}"]  # no events: rebuild the published warehouse
 INGEST = ["dag", "cleantech_ingest", json.dumps({"source": "demo"})]

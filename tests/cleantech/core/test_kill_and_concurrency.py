@@ -28,7 +28,8 @@ from cleantech.core.lock import WriterLock
 from cleantech.core.runlog import read_run_log
 from cleantech.layout import Layout
 
-pytestmark = pytest.mark.slow
+# `make test-faults` runs these (CI too, .ci/run); `make test` leaves them out (minutes of kills).
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 REPO = Path(__file__).resolve().parents[3]
 
