@@ -196,31 +196,6 @@ def test_recording_the_run_history_into_the_build(
     assert f"RecordRunsFailed: cannot write ops.pipeline_runs into {build}: {FULL}" in line
 
 
-def test_the_published_mark(
-    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
-) -> None:
-    build = Layout(warehouse).staging
-    line = fails_then_recovers(
-        capsys, monkeypatch, warehouse, demo_server.base_url_v2,
-        lambda m: fill_disk_for(m, publish_mod, r"^\s*create or replace table ops\.publication"),
-        stage="publish", path=build,
-    )  # fmt: skip
-    assert f"PublishFailed: cannot write the published mark into {build}: {FULL}" in line
-
-
-def test_the_copy_in_the_published_storage_version(
-    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
-) -> None:
-    target = Layout(warehouse).next_file
-    line = fails_then_recovers(
-        capsys, monkeypatch, warehouse, demo_server.base_url_v2,
-        lambda m: fill_disk_for(m, publish_mod, r"^\s*copy from database"),
-        stage="publish", path=target,
-    )  # fmt: skip
-    assert f"PublishFailed: could not write {target} in storage version v1.4.0: {FULL}" in line
-    assert f"staging{os.sep}cleantech.duckdb in storage" not in line  # the source is not blamed
-
-
 def test_a_run_log_append(
     warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
 ) -> None:
@@ -422,18 +397,6 @@ def test_the_html_report(
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
-def test_dropping_the_published_mark_from_the_staging_copy(
-    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
-) -> None:
-    copy = Layout(warehouse).staging.with_name("cleantech.duckdb.tmp")
-    line = fails_then_recovers(
-        capsys, monkeypatch, warehouse, demo_server.base_url_v2,
-        lambda m: fill_disk_for(m, publish_mod, r"^\s*drop table if exists ops\.publication"),
-        stage="prepare", path=copy,
-    )  # fmt: skip
-    assert f"PublishFailed: cannot drop the published mark from {copy}: {FULL}" in line
-
-
 def test_a_failed_unmark_leaves_no_staging_copy(
     good_published: Path, tmp_path: Path, monkeypatch: Any
 ) -> None:
@@ -448,13 +411,46 @@ def test_a_failed_unmark_leaves_no_staging_copy(
     assert list(staging.parent.iterdir()) == []
 
 
-def test_the_checkpoint_of_the_build(
-    warehouse: Path, demo_server: Any, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+# The publish module's DuckDB writes: (where the full disk hits, the stage, the file the line names,
+# the line's message). Each through `cleantech pipeline`, as fails_then_recovers checks.
+PUBLISH_WRITES = {
+    "the published mark": (
+        r"^\s*create or replace table ops\.publication", "publish", "build",
+        "PublishFailed: cannot write the published mark into {path}",
+    ),
+    "the copy in the published storage version": (
+        r"^\s*copy from database", "publish", "next",
+        "PublishFailed: could not write {path} in storage version v1.4.0",
+    ),
+    "dropping the published mark from the staging copy": (
+        r"^\s*drop table if exists ops\.publication", "prepare", "tmp",
+        "PublishFailed: cannot drop the published mark from {path}",
+    ),
+    "the checkpoint of the build": (
+        r"^\s*checkpoint", "publish", "build", "PublishFailed: cannot checkpoint {path}",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("site", list(PUBLISH_WRITES))
+def test_a_publish_write(
+    site: str,
+    warehouse: Path,
+    demo_server: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: Any,
 ) -> None:
-    build = Layout(warehouse).staging
+    sql, stage, kind, message = PUBLISH_WRITES[site]
+    layout = Layout(warehouse)
+    path = {
+        "build": layout.staging,
+        "next": layout.next_file,
+        "tmp": layout.staging.with_name("cleantech.duckdb.tmp"),
+    }[kind]
     line = fails_then_recovers(
         capsys, monkeypatch, warehouse, demo_server.base_url_v2,
-        lambda m: fill_disk_for(m, publish_mod, r"^\s*checkpoint"),
-        stage="publish", path=build,
+        lambda m: fill_disk_for(m, publish_mod, sql), stage=stage, path=path,
     )  # fmt: skip
-    assert f"PublishFailed: cannot checkpoint {build}: {FULL}" in line
+    assert f"{message.format(path=path)}: {FULL}" in line
+    # The destination is named, never the source it was copied from.
+    assert f"staging{os.sep}cleantech.duckdb in storage" not in line
