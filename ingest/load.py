@@ -20,7 +20,7 @@ import pyarrow as pa
 from ingest.errors import one_line
 from ingest.jsonstat import Dataset, Dimension, index_dtype, long_table
 from ingest.pxweb.models import is_zoned_iso, parse_updated
-from ingest.sql import column_names, has_table, qualified, quote_literal
+from ingest.sql import column_names, has_table, qualified, quote_literal, rollback_quietly
 from ingest.sql import quote_ident as _q
 
 __all__ = [
@@ -179,7 +179,7 @@ def load_dataset(
             _log(con, load_id, meta, stamp, table.num_rows, seconds, outcome, vintage.note)
             con.execute("COMMIT")
         except BaseException:
-            _rollback(con)
+            rollback_quietly(con)
             raise
         finally:
             con.unregister(view)
@@ -222,7 +222,7 @@ def _log_outcome(
             _log(con, _new_load_id(), meta, stamp, 0, seconds, outcome, message)
             con.execute("COMMIT")
         except BaseException:
-            _rollback(con)
+            rollback_quietly(con)
             raise
 
 
@@ -668,15 +668,6 @@ def _write_errors(what: str, db: Path | str | duckdb.DuckDBPyConnection) -> Iter
     except (duckdb.IOException, OSError) as exc:
         where = "the open connection" if isinstance(db, duckdb.DuckDBPyConnection) else str(db)
         raise LoadWriteFailed(f"{what} {where} failed: {one_line(exc)}") from exc
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    """Roll back, never replacing the error being raised (after an I/O error DuckDB may refuse
-    even a ROLLBACK)."""
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error:
-        log.debug("ROLLBACK failed after an error", exc_info=True)
 
 
 @contextmanager

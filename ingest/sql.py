@@ -1,4 +1,5 @@
-"""The one module of DuckDB helpers: identifier quoting and table/column introspection.
+"""The one module of DuckDB helpers: identifier quoting, table/column introspection, and a
+rollback that never hides the error being raised.
 
 Every module that asks a DuckDB connection which tables or columns it has does it through these
 helpers (the current database only, so an ATTACHed file never answers for the main one).
@@ -11,7 +12,10 @@ no parameters (a generated column's expression, COPY's path and options): there
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
+
+import duckdb
 
 __all__ = [
     "column_names",
@@ -22,6 +26,7 @@ __all__ = [
     "quote_ident",
     "quote_literal",
     "relation_names",
+    "rollback_quietly",
     "split_qualified",
 ]
 
@@ -101,3 +106,10 @@ def column_types(con: Any, schema: str, table: str) -> dict[str, str]:
 def column_names(con: Any, schema: str, table: str) -> list[str]:
     """A table's or view's column names in column order (empty if it does not exist)."""
     return list(column_types(con, schema, table))
+
+
+def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction while an error is being raised: after an I/O error (a full
+    disk) DuckDB may refuse even the ROLLBACK, and that refusal must never replace the error."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")

@@ -44,6 +44,11 @@ class Build:
     _held: WriterLock | None = field(default=None, repr=False, compare=False)
 
     @property
+    def publishes(self) -> bool:
+        """False for an ingest-only run (the Airflow ingest DAG): it finishes `staged`."""
+        return "publish" in self.stages
+
+    @property
     def layout(self) -> Layout:
         """The files beside the published warehouse."""
         return Layout(self.published)

@@ -25,7 +25,7 @@ import duckdb
 
 from expectations.runner import ExpectationOutcome, GateResult
 from ingest.errors import one_line
-from ingest.sql import has_table
+from ingest.sql import has_table, rollback_quietly
 
 STAGES = ("prepare", "ingest", "dbt", "audit", "publish")
 
@@ -296,8 +296,7 @@ def record_runs(
         _write_runs(con, log, current, history_from)
         con.execute("commit")
     except BaseException as exc:
-        with contextlib.suppress(duckdb.Error):  # never replaces the failure being reported
-            con.execute("rollback")
+        rollback_quietly(con)
         if isinstance(exc, (duckdb.IOException, OSError)):
             raise RecordRunsFailed(
                 f"cannot write ops.pipeline_runs into {db}: {one_line(exc)}"

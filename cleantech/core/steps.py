@@ -45,7 +45,7 @@ from cleantech.layout import Layout
 from cleantech.outputs.export import export_parquet
 from cleantech.outputs.report import build_report
 from expectations.runner import run_gate
-from ingest.datasets import ingest_all
+from ingest.datasets import IngestResult, ingest_all
 from ingest.errors import one_line
 from ingest.sql import qualified, relation_names
 
@@ -152,7 +152,7 @@ def prepare(
                 os.replace(staging, build.file)
             return {"build": str(build.file), "from": str(staging)}
         prepare_staging(build.published, build.file)
-        if "publish" not in build.stages and not build.file.exists():
+        if not build.publishes and not build.file.exists():
             # an ingest-only run's tasks check their file is still there: create it
             duckdb.connect(str(build.file)).close()
         if rebuild and not build.file.exists():
@@ -183,26 +183,25 @@ def ingest(
     run = run_of(build, run)
     wanted = list(datasets or build.datasets or [])
 
-    def record(r: Any) -> None:
+    def record(r: IngestResult) -> None:
         # the latest result per dataset (a retried Airflow task replaces its failed try's)
         run.ingest = [e for e in run.ingest if e.get("dataset") != r.dataset]
         run.ingest.append(
             {
                 "dataset": r.dataset,
-                "table": getattr(r, "table_id", None),
+                "table": r.table_id,
                 "outcome": r.outcome,
-                "rows": getattr(r, "rows", None),
-                "requests": getattr(r, "requests", None),
-                "bytes": getattr(r, "bytes", None),
-                "seconds": getattr(r, "seconds", None),
-                "source_updated": getattr(r, "source_updated", None),
-                "message": getattr(r, "message", None),
+                "rows": r.rows,
+                "requests": r.requests,
+                "bytes": r.bytes,
+                "seconds": r.seconds,
+                "source_updated": r.source_updated,
+                "message": r.message,
             }
         )
 
     def body() -> dict[str, Any]:
-        staged_run = "publish" not in build.stages
-        if staged_run:
+        if not build.publishes:
             if not build.file.exists():
                 raise FileNotFoundError(
                     f"staging file {build.file} is gone (taken by a transform run, or removed): "
@@ -231,7 +230,7 @@ def ingest(
             raise StepStopped(f"ingest failed for {len(failed)} dataset(s): {failed[0]['message']}")
         if after_ingest is not None:
             after_ingest(build.file)
-        if staged_run:
+        if not build.publishes:
             _finish_staged_run(build, run)
         return {"datasets": {e["dataset"]: e["outcome"] for e in mine}, "results": mine}
 
